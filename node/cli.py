@@ -1,0 +1,278 @@
+"""The `qalqan` command (design/cli.md): parse arguments, call the library, print.
+
+Library errors become one sentence on stderr here and nowhere else:
+exit 2 for bad usage or input, 1 when an operation ran and found failures.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, InputError, QalqanError
+
+USAGE_ERRORS = (InputError, ConfigError)
+
+
+def _home_default() -> str:
+    return os.environ.get("QALQAN_HOME") or "."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument("--home", default=argparse.SUPPRESS, help="the node's home folder (default: $QALQAN_HOME or .)")
+    parser = argparse.ArgumentParser(prog="qalqan", parents=[home],
+                                     description="Qalqan: a node that shares signed disinformation incidents.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_, **kw):
+        return sub.add_parser(name, parents=[home], help=help_, description=help_, **kw)
+
+    p = command("init", "make a node's home: config, key pair, card, default feeds, database")
+    p.add_argument("--name", required=True)
+    p.add_argument("--country", required=True)
+    p.add_argument("--url", help="public base URL with no path, e.g. http://127.0.0.1:8001")
+    p.set_defaults(run=cmd_init)
+
+    command("card", "print this node's card (its signed identity) as JSON").set_defaults(run=cmd_card)
+
+    peer = command("peer", "manage partner nodes").add_subparsers(dest="peer_command", required=True)
+    p = peer.add_parser("add", parents=[home], help="pin a partner's card and add it to config")
+    p.add_argument("name")
+    p.add_argument("--card", help="the partner's card (JSON file)")
+    p.add_argument("--url", required=True, help="the partner's TAXII discovery URL")
+    tok = p.add_mutually_exclusive_group()
+    tok.add_argument("--token", help="secret to present to the partner")
+    tok.add_argument("--token-env", help="environment variable that holds the secret")
+    p.add_argument("--pull", action="append", default=[], metavar="FEED", help="partner feed to pull (repeat)")
+    p.add_argument("--push", action="append", default=[], metavar="FEED", help="partner feed to push to (repeat)")
+    p.add_argument("--unsigned", action="store_true",
+                   help="a TAXII source that does not sign (e.g. another vendor's server): its objects are stored "
+                        "as external and never relayed")
+    p.set_defaults(run=cmd_peer_add)
+
+    trust = command("trust", "manage the trust store").add_subparsers(dest="trust_command", required=True)
+    p = trust.add_parser("add", parents=[home], help="pin the card of a node that is not a direct peer")
+    p.add_argument("--card", required=True)
+    p.set_defaults(run=cmd_trust_add)
+
+    token = command("token", "credentials for peers").add_subparsers(dest="token_command", required=True)
+    p = token.add_parser("create", parents=[home], help="make a secret for peer NAME to use against this node")
+    p.add_argument("name")
+    p.set_defaults(run=cmd_token_create)
+
+    user = command("user", "web UI accounts").add_subparsers(dest="user_command", required=True)
+    p = user.add_parser("add", parents=[home], help="add an analyst or admin account")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=("analyst", "admin"))
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(run=cmd_user_add)
+
+    incident = command("incident", "incidents").add_subparsers(dest="incident_command", required=True)
+    p = incident.add_parser("add", parents=[home], help="record an incident from a YAML or JSON file")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_incident_add)
+
+    p = command("export", "write a STIX 2.1 bundle to stdout")
+    p.add_argument("--feed", help="only what this feed carries")
+    p.add_argument("--all", action="store_true", help="everything the node holds and may show, not just its own")
+    p.set_defaults(run=cmd_export)
+
+    p = command("import", "verify and store a bundle or envelope, like a TAXII POST")
+    p.add_argument("file")
+    p.add_argument("--from", dest="source", metavar="NAME", help="treat the objects as posted by peer NAME")
+    p.set_defaults(run=cmd_import)
+
+    p = command("verify", "check every object's signature; store nothing")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_verify)
+
+    p = command("status", "node id, counts, peers, quarantine")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_status)
+
+    _add_optional_commands(command)
+    return parser
+
+
+def _add_optional_commands(command) -> None:
+    """`serve` and `sync` live with the server and sync modules."""
+    with contextlib.suppress(ImportError):
+        from .server import add_serve_command
+        add_serve_command(command)
+    with contextlib.suppress(ImportError):
+        from .sync import add_sync_command
+        add_sync_command(command)
+
+
+def open_node(args):
+    from .home import Node
+    return Node(Path(args.home))
+
+
+def _read_card(path: str | None) -> dict:
+    from . import wire
+    if path is None:
+        raise InputError("--card: a card file is required")
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"--card: no such file {path}") from None
+    card = wire.loads(raw)
+    if not isinstance(card, dict):
+        raise InputError(f"--card: {path} does not hold a card (an identity object)")
+    return card
+
+
+def cmd_init(args) -> int:
+    from .home import init_home
+    identity, key_id = init_home(Path(args.home), args.name, args.country, args.url)
+    print(f"identity {identity}")
+    print(f"key {key_id}")
+    return 0
+
+
+def cmd_card(args) -> int:
+    print(json.dumps(open_node(args).card(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_peer_add(args) -> int:
+    node = open_node(args)
+    card = None if args.unsigned and args.card is None else _read_card(args.card)
+    if card is not None:
+        result, released = node.add_peer(args.name, card, args.url, args.token, args.token_env,
+                                         args.pull, args.push, signed=not args.unsigned)
+    else:
+        result, released = node.add_peer(args.name, {}, args.url, args.token, args.token_env,
+                                         args.pull, args.push, signed=False)
+    print(f"peer {args.name}: {result}" + (f" {card['id']}" if card else ""))
+    _print_released(released)
+    return 0
+
+
+def cmd_trust_add(args) -> int:
+    node = open_node(args)
+    card = _read_card(args.card)
+    result, released = node.trust_card(card)
+    print(f"{card['id']}: {result}")
+    _print_released(released)
+    return 0
+
+
+def _print_released(summary) -> None:
+    if summary.counts["accepted"] or summary.counts["rejected"] or summary.counts["duplicate"]:
+        print(f"quarantine re-verified: {summary.line()}")
+
+
+def cmd_token_create(args) -> int:
+    secret = open_node(args).create_token(args.name)
+    print(f"token for {args.name} (shown once): {secret}")
+    return 0
+
+
+def cmd_user_add(args) -> int:
+    from .users import add_user
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+        password = getpass.getpass(f"password for {args.name}: ")
+    add_user(open_node(args).store, args.name, args.role, password)
+    print(f"user {args.name} ({args.role}) added")
+    return 0
+
+
+def cmd_incident_add(args) -> int:
+    from .records import read_record_file
+    data = read_record_file(args.file)
+    result = open_node(args).add_incident(data)
+    print(result.report_id)
+    print(result.incident_id)
+    return 0
+
+
+def cmd_export(args) -> int:
+    open_node(args).export(sys.stdout, feed=args.feed, everything=args.all)
+    return 0
+
+
+def _open_input(path: str):
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    return lambda: p.open("rb")
+
+
+def cmd_import(args) -> int:
+    from . import wire
+    opener = _open_input(args.file)
+    node = open_node(args)
+    with opener() as stream:  # a syntax error anywhere stores nothing
+        for _ in wire.iter_objects(stream):
+            pass
+    with opener() as stream:
+        summary = node.import_stream(stream, args.source)
+    for failure in summary.failures[:50]:
+        print(f"rejected {failure.id}: {failure.reason}", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.counts["rejected"] else 0
+
+
+def cmd_verify(args) -> int:
+    failures = open_node(args).verify_stream(_open_input(args.file))
+    for oid, reason in failures:
+        print(f"{oid}: {reason}")
+    if not failures:
+        print("all signatures verify")
+    return 1 if failures else 0
+
+
+def cmd_status(args) -> int:
+    from .timefmt import us_to_taxii
+    status = open_node(args).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"node {status['name']} ({status['country']}) {status['identity']}")
+    print(f"key {status['key_id']}")
+    counts = status["counts"]
+    print("objects by type: " + (", ".join(f"{k} {v}" for k, v in counts["by_type"].items()) or "none"))
+    print("objects by TLP: " + (", ".join(f"{k} {v}" for k, v in counts["by_tlp"].items()) or "none"))
+    print(f"quarantine: {counts['quarantine']}; rejected so far: {counts['rejected']}")
+    print(f"trusted nodes: {', '.join(c['name'] or c['identity'] for c in status['trusted'])}")
+    for peer in status["peers"]:
+        when = us_to_taxii(peer["last_success"]) if peer.get("last_success") else "never"
+        line = (f"peer {peer['name']}: last sync {when}; received {peer.get('received', 0)}, accepted "
+                f"{peer.get('accepted', 0)}, quarantined {peer.get('quarantined', 0)}, rejected "
+                f"{peer.get('rejected', 0)}")
+        if peer.get("last_error"):
+            line += f"; last error: {peer['last_error']}"
+        print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "home"):
+        args.home = _home_default()
+    try:
+        return args.run(args)
+    except USAGE_ERRORS as exc:
+        print(f"qalqan: {exc.message}", file=sys.stderr)
+        return 2
+    except QalqanError as exc:
+        print(f"qalqan: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Loading and validating a node's home: config.yaml and feeds/*.yaml.
+
+Every setting is declared once in SETTINGS (dotted key, type check, default, help);
+a wrong value is reported with the file, the key and what is wrong.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import ConfigError
+from .policy import TLP_ORDER, FeedRule
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+IDENTITY_RE = re.compile(r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+
+def _check(pred: Callable[[Any], bool], what: str):
+    def check(value):
+        if not pred(value):
+            raise ValueError(what)
+        return value
+    return check
+
+
+def _opt(check):
+    return lambda v: None if v is None else check(v)
+
+
+is_str = _check(lambda v: isinstance(v, str) and v != "", "must be a non-empty string")
+is_name = _check(lambda v: isinstance(v, str) and bool(NAME_RE.match(v)), "must be a lower-case name (a-z, 0-9, _ or -)")
+is_country = _check(lambda v: isinstance(v, str) and bool(COUNTRY_RE.match(v)), "must be an ISO 3166-1 alpha-2 code such as KZ")
+is_identity = _check(lambda v: isinstance(v, str) and bool(IDENTITY_RE.match(v)), "must be an identity id (identity--<uuid>)")
+is_url = _check(lambda v: isinstance(v, str) and bool(URL_RE.match(v)), "must be an http(s) URL")
+is_port = _check(lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535, "must be a port number (0-65535)")
+is_positive = _check(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "must be a positive number")
+is_bool = _check(lambda v: isinstance(v, bool), "must be true or false")
+is_tlp = _check(lambda v: v in TLP_ORDER, "must be one of " + ", ".join(TLP_ORDER))
+
+REQUIRED = object()
+
+# key, check, default (REQUIRED: must be present), help
+SETTINGS: list[tuple[str, Callable, Any, str]] = [
+    ("node.name", is_name, REQUIRED, "the node's short name, as peers call it"),
+    ("node.country", is_country, REQUIRED, "ISO 3166-1 alpha-2 country code"),
+    ("node.identity", is_identity, REQUIRED, "the node's STIX identity id"),
+    ("node.url", is_url, REQUIRED, "public base URL, no path; discovery is at URL/taxii2/"),
+    ("server.host", is_str, "127.0.0.1", "address to listen on"),
+    ("server.port", is_port, 8001, "port to listen on"),
+    ("server.threads", is_positive, 8, "WSGI worker threads"),
+    ("server.tls_cert", _opt(is_str), None, "PEM certificate chain; enables HTTPS"),
+    ("server.tls_key", _opt(is_str), None, "PEM private key of the certificate"),
+    ("server.tls_client_ca", _opt(is_str), None, "CA bundle; when set, clients must present a certificate"),
+    ("server.allow_plain_http", is_bool, False, "serve plain HTTP on a non-loopback address"),
+    ("server.max_content_length", is_positive, 10 * 1024 * 1024, "largest accepted request body in bytes"),
+    ("database", is_str, "data/qalqan.db", "SQLite database path, relative to the home"),
+    ("default_tlp", is_tlp, "amber", "TLP of an incident whose record names none"),
+    ("sync.interval", is_positive, 30, "seconds between pulls in `serve`"),
+    ("sync.timeout", is_positive, 10, "seconds before a peer request times out"),
+    ("disarm", _opt(is_str), None, "path of a DISARM STIX bundle (optional)"),
+]
+
+
+@dataclass
+class Peer:
+    name: str
+    url: str
+    token: str | None = None
+    token_env: str | None = None
+    pull: list[str] = field(default_factory=list)
+    push: list[str] = field(default_factory=list)
+    signed: bool = True
+
+    def secret(self) -> str | None:
+        if self.token_env:
+            return os.environ.get(self.token_env)
+        return self.token
+
+
+@dataclass
+class Feed:
+    name: str
+    id: str
+    title: str
+    description: str
+    max_tlp: str
+    readers: list[str]
+    writers: list[str]
+
+    @property
+    def is_public(self) -> bool:
+        return "public" in self.readers
+
+    def rule(self) -> FeedRule:
+        return FeedRule(self.name, self.max_tlp, frozenset(self.writers))
+
+    def may_read(self, peer: str | None) -> bool:
+        return self.is_public or (peer is not None and peer in self.readers)
+
+    def may_write(self, peer: str | None) -> bool:
+        return peer is not None and peer in self.writers
+
+
+@dataclass
+class Config:
+    home: Path
+    values: dict[str, Any]
+    peers: dict[str, Peer]
+    feeds: dict[str, Feed]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def name(self) -> str:
+        return self.values["node.name"]
+
+    @property
+    def identity(self) -> str:
+        return self.values["node.identity"]
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / self.values["database"]
+
+    @property
+    def disarm_path(self) -> Path | None:
+        path = self.values["disarm"]
+        return None if path is None else (self.home / path)
+
+    def feed(self, name_or_id: str) -> Feed:
+        for feed in self.feeds.values():
+            if name_or_id in (feed.name, feed.id):
+                return feed
+        raise ConfigError(f"no feed named {name_or_id!r} (known: {', '.join(sorted(self.feeds)) or 'none'})")
+
+    def feed_rules(self) -> list[FeedRule]:
+        return [f.rule() for f in self.feeds.values()]
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dotted not in ("peers",):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (is this a Qalqan home? run `qalqan init`)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+
+
+def load(home: Path) -> Config:
+    home = Path(home)
+    path = home / "config.yaml"
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    flat = _flatten({k: v for k, v in data.items()})
+    known = {key for key, *_ in SETTINGS} | {"peers"}
+    for key in flat:
+        if key not in known:
+            raise ConfigError(f"{path}: key '{key}': unknown setting")
+    values = {}
+    for key, check, default, _help in SETTINGS:
+        if key in flat:
+            try:
+                values[key] = check(flat[key])
+            except ValueError as exc:
+                raise ConfigError(f"{path}: key '{key}': {exc}") from None
+        elif default is REQUIRED:
+            raise ConfigError(f"{path}: key '{key}' is missing")
+        else:
+            values[key] = default
+    peers = _load_peers(path, flat.get("peers") or {})
+    feeds = load_feeds(home / "feeds")
+    for peer in peers.values():
+        for key in ("pull", "push"):
+            for ref in getattr(peer, key):
+                if not _looks_like_feed_ref(ref):
+                    raise ConfigError(f"{path}: key 'peers.{peer.name}.{key}': {ref!r} is not a feed name or id")
+    return Config(home=home, values=values, peers=peers, feeds=feeds)
+
+
+def _looks_like_feed_ref(ref: Any) -> bool:
+    return isinstance(ref, str) and (bool(NAME_RE.match(ref)) or _is_uuid(ref))
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+PEER_KEYS = {"url": is_url, "token": _opt(is_str), "token_env": _opt(is_str), "signed": is_bool}
+
+
+def _load_peers(path: Path, raw: Any) -> dict[str, Peer]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: key 'peers': must be a mapping of peer name to settings")
+    peers = {}
+    for name, settings in raw.items():
+        where = f"{path}: key 'peers.{name}'"
+        try:
+            is_name(name)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: the peer name {exc}") from None
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        kwargs: dict[str, Any] = {"name": name}
+        for key, value in settings.items():
+            if key in ("pull", "push"):
+                if not isinstance(value, list):
+                    raise ConfigError(f"{where}.{key}': must be a list of feed names or ids")
+                kwargs[key] = value
+            elif key in PEER_KEYS:
+                try:
+                    kwargs[key] = PEER_KEYS[key](value)
+                except ValueError as exc:
+                    raise ConfigError(f"{where}.{key}': {exc}") from None
+            else:
+                raise ConfigError(f"{where}.{key}': unknown setting")
+        if "url" not in kwargs:
+            raise ConfigError(f"{where}.url' is missing")
+        peers[name] = Peer(**kwargs)
+    return peers
+
+
+FEED_KEYS = ("id", "title", "description", "max_tlp", "readers", "writers")
+
+
+def load_feeds(folder: Path) -> dict[str, Feed]:
+    feeds: dict[str, Feed] = {}
+    ids: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        feed = load_feed(path)
+        if feed.id in ids:
+            raise ConfigError(f"{path}: key 'id': the same id as feeds/{ids[feed.id]}.yaml")
+        ids[feed.id] = feed.name
+        feeds[feed.name] = feed
+    return feeds
+
+
+def load_feed(path: Path) -> Feed:
+    data = read_yaml(path)
+    name = path.stem
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{path}: the file name must be a lower-case feed name")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with {', '.join(FEED_KEYS)}")
+    for key in data:
+        if key not in FEED_KEYS:
+            raise ConfigError(f"{path}: key '{key}': unknown setting")
+    for key in ("id", "title", "max_tlp"):
+        if key not in data:
+            raise ConfigError(f"{path}: key '{key}' is missing")
+    if not isinstance(data["id"], str) or not _is_uuid(data["id"]) or uuid.UUID(data["id"]).version != 4:
+        raise ConfigError(f"{path}: key 'id': must be a UUIDv4")
+    if data["max_tlp"] not in TLP_ORDER:
+        raise ConfigError(f"{path}: key 'max_tlp': must be one of {', '.join(TLP_ORDER)}")
+    lists = {}
+    for key in ("readers", "writers"):
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and NAME_RE.match(v) for v in value):
+            raise ConfigError(f"{path}: key '{key}': must be a list of peer names")
+        lists[key] = value
+    if "public" in lists["writers"]:
+        raise ConfigError(f"{path}: key 'writers': 'public' cannot write")
+    return Feed(name=name, id=data["id"], title=str(data["title"]), description=str(data.get("description") or ""),
+                max_tlp=data["max_tlp"], **lists)
+
+
+def default_feeds() -> dict[str, dict]:
+    return {
+        "bilateral": {"id": str(uuid.uuid4()), "title": "Bilateral", "description":
+                      "Incidents shared with the partner ministry (up to TLP:AMBER).",
+                      "max_tlp": "amber", "readers": [], "writers": []},
+        "regional": {"id": str(uuid.uuid4()), "title": "Regional (Organization of Turkic States)", "description":
+                     "Incidents shared with OTS member nodes (up to TLP:GREEN); relays green partner incidents.",
+                     "max_tlp": "green", "readers": [], "writers": []},
+        "public": {"id": str(uuid.uuid4()), "title": "Public", "description":
+                   "Debunked incidents anyone may read (TLP:CLEAR).",
+                   "max_tlp": "clear", "readers": ["public"], "writers": []},
+    }
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+    os.replace(tmp, path)
+
+
+def update_config(home: Path, change: Callable[[dict], None]) -> None:
+    """Apply `change` to the raw config mapping and write it back, then re-validate."""
+    path = Path(home) / "config.yaml"
+    data = read_yaml(path)
+    change(data)
+    write_yaml(path, data)
+    load(home)

@@ -1,0 +1,352 @@
+"""A node's home folder and the library API the CLI, the web UI and sync call.
+
+`init_home` makes a home; `Node(home)` opens one: its config, store, trust store,
+signing key, DISARM index and the one ingest path.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import uuid
+from urllib.parse import urlsplit
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Iterator
+
+import stix2
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from . import config as config_mod
+from . import incident as incident_mod
+from .disarm import Disarm
+from .errors import ConfigError, InputError, QalqanError, SignatureError
+from .ingest import IMPORT, OWN, PEER, Door, Ingest, Summary, check_shape
+from .policy import NEVER_SHARED
+from .sco import SCO_TYPES, deterministic_id
+from .signing import (SigningKey, b64u_encode, canonical, key_id_of, load_private_key, private_key_pem,
+                      public_key_pem, raw_public_bytes, sign, signature_of)
+from .store import Store
+from .timefmt import now_us, version_key
+from .trust import TrustStore, keys_of_card, verify_self_signed
+from .wellknown import NODE_KEYS_EXT, well_known_canonical, well_known_objects
+from . import wire
+
+MAX_RECORD_BYTES = 1024 * 1024
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o600)
+
+
+def make_card(identity: str, name: str, country: str, key: Ed25519PrivateKey, created: str | None = None,
+              extra_keys: list[dict] = ()) -> dict:
+    now = incident_mod.stix_now()
+    pub = raw_public_bytes(key.public_key())
+    keys = [*extra_keys, {"key_id": key_id_of(pub), "algorithm": "Ed25519", "public_key": b64u_encode(pub),
+                          "valid_from": now}]
+    card = json.loads(stix2.Identity(
+        id=identity, name=name, identity_class="organization", created_by_ref=identity,
+        created=created or now, modified=now,
+        extensions={NODE_KEYS_EXT: {"extension_type": "property-extension", "keys": keys, "country": country}},
+    ).serialize())
+    return sign(card, SigningKey(key, identity))
+
+
+def init_home(home: Path, name: str, country: str, url: str | None = None) -> tuple[str, str]:
+    """Make a node's home: config, key pair, card, default feeds, database."""
+    home = Path(home)
+    key_path = home / "keys" / "node.key"
+    if key_path.exists():
+        raise InputError(f"{key_path} exists: refusing to overwrite a node key")
+    if (home / "config.yaml").exists():
+        raise InputError(f"{home / 'config.yaml'} exists: this folder is already a node's home")
+    for option, check, value in (("--name", config_mod.is_name, name), ("--country", config_mod.is_country, country),
+                                 ("--url", config_mod.is_url, url)):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            raise InputError(f"{option}: {value!r} {exc}") from None
+    if url is not None and url.rstrip("/").count("/") > 2:
+        raise InputError("--url: give the base URL with no path, e.g. http://127.0.0.1:8001")
+    identity = f"identity--{uuid.uuid4()}"
+    (home / "keys").mkdir(parents=True, exist_ok=True)
+    os.chmod(home / "keys", 0o700)
+    (home / "feeds").mkdir(exist_ok=True)
+    (home / "data").mkdir(exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    _write_private(key_path, private_key_pem(key))
+    (home / "keys" / "node.pub").write_bytes(public_key_pem(key.public_key()))
+    url = (url or "http://127.0.0.1:8001").rstrip("/")
+    parts = urlsplit(url)
+    config = {
+        "node": {"name": name, "country": country, "identity": identity, "url": url},
+        "server": {"host": "127.0.0.1", "port": parts.port or (443 if parts.scheme == "https" else 80)},
+        "database": "data/qalqan.db",
+        "default_tlp": "amber",
+        "sync": {"interval": 30, "timeout": 10},
+        "disarm": None,
+        "peers": {},
+    }
+    config_mod.write_yaml(home / "config.yaml", config)
+    for feed_name, feed in config_mod.default_feeds().items():
+        config_mod.write_yaml(home / "feeds" / f"{feed_name}.yaml", feed)
+    node = Node(home)
+    card = make_card(identity, name, country, key)
+    node.trust.pin(card)
+    node.ingest.run([card], Door(OWN))
+    return identity, key_id_of(key.public_key())
+
+
+@dataclass
+class IncidentResult:
+    report_id: str
+    incident_id: str
+    summary: Summary
+
+
+class Node:
+    def __init__(self, home: Path | str):
+        self.home = Path(home)
+        self.config = config_mod.load(self.home)
+        self.store = Store(self.config.database_path)
+        self.trust = TrustStore(self.store)
+        self.ingest = Ingest(
+            self.store, self.trust, self.config.identity,
+            feed_rules=self.config.feed_rules,
+            feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
+            on_stored=self._hooks(),
+        )
+        self._seed_feeds()
+
+    def _hooks(self) -> list:
+        """Callbacks run for each newly stored object (the UI's incident index uses this)."""
+        hooks = []
+        try:
+            from .web.index import index_stored_object
+        except ImportError:
+            return hooks
+        hooks.append(lambda obj, row: index_stored_object(self.store, obj, row))
+        return hooks
+
+    @cached_property
+    def disarm(self) -> Disarm:
+        return Disarm.load(self.config.disarm_path)
+
+    @cached_property
+    def signing_key(self) -> SigningKey:
+        path = self.home / "keys" / "node.key"
+        try:
+            return SigningKey(load_private_key(path.read_bytes()), self.config.identity)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: the node key is missing") from None
+        except ValueError:
+            raise ConfigError(f"{path}: not a PEM PKCS#8 private key") from None
+
+    def _seed_feeds(self) -> None:
+        """Every feed carries the well-known objects and this node's card, so any
+        STIX consumer can resolve markings, extensions and the signer."""
+        have = {r["feed"] for r in self.store.query(
+            "SELECT DISTINCT feed FROM feed_entries WHERE id = ?", [well_known_objects()[0]["id"]])}
+        missing = [f for f in self.config.feeds.values() if f.id not in have]
+        if not missing:
+            return
+        with self.store.transaction():
+            rows = []
+            for obj in well_known_objects():
+                data = well_known_canonical()[obj["id"]]
+                row = {"id": obj["id"], "version": obj.get("modified") or obj["created"], "type": obj["type"],
+                       "spec_version": "2.1", "created_by": obj.get("created_by_ref"), "tlp": "clear",
+                       "origin": "builtin", "source": None, "received": now_us(),
+                       "digest": hashlib.sha256(data).hexdigest(), "key_id": None, "json": data.decode()}
+                row["version"] = version_key(row["version"])
+                if not self.store.has_version(row["id"], row["version"]):
+                    self.store.insert_object(row)
+                rows.append(row)
+            card_row = self.store.one("SELECT * FROM objects WHERE id = ? AND latest = 1", [self.config.identity])
+            if card_row:
+                rows.append(card_row)
+            for feed in missing:
+                for row in rows:
+                    self.store.add_to_feed(feed.id, row)
+
+    # -- cards and trust -------------------------------------------------------
+
+    def card(self) -> dict:
+        text = self.store.object_json(self.config.identity)
+        if text is None:
+            raise ConfigError("this node's card is missing from its database")
+        return json.loads(text)
+
+    def trust_card(self, card: dict) -> tuple[str, Summary]:
+        """Pin a card handed over out of band, then re-verify the quarantine."""
+        result = self.trust.pin(card)
+        self.ingest.run([card], Door(IMPORT))
+        return result, self.ingest.release_quarantine()
+
+    def add_peer(self, name: str, card: dict, url: str, token: str | None = None, token_env: str | None = None,
+                 pull: list[str] = (), push: list[str] = (), signed: bool = True) -> tuple[str, Summary]:
+        result, released = self.trust_card(card) if signed else ("unsigned source", Summary())
+
+        def change(data: dict) -> None:
+            peers = data.get("peers") or {}
+            entry = {"url": url}
+            if token:
+                entry["token"] = token
+            if token_env:
+                entry["token_env"] = token_env
+            entry["pull"] = list(pull)
+            entry["push"] = list(push)
+            if not signed:
+                entry["signed"] = False
+            peers[name] = entry
+            data["peers"] = peers
+        config_mod.update_config(self.home, change)
+        self.config = config_mod.load(self.home)
+        return result, released
+
+    # -- incidents -------------------------------------------------------------
+
+    def add_incident(self, data: dict) -> IncidentResult:
+        record = incident_mod.validate(data, self.disarm, self.config["default_tlp"], set(self.config.feeds))
+        return self.publish_record(record)
+
+    def publish_record(self, record: incident_mod.Record) -> IncidentResult:
+        def existing(oid: str) -> dict | None:
+            text = self.store.object_json(oid)
+            return json.loads(text) if text else None
+
+        built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm, existing)
+        signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key)
+                  for o in built.objects]
+        share = None if record.share is None else [self.config.feed(s).name for s in record.share]
+        summary = self.ingest.run(signed, Door(OWN, share=share), batch=len(signed) + 1)
+        if summary.failures:
+            raise QalqanError("the incident could not be stored: " + summary.failures[0].reason)
+        return IncidentResult(built.report_id, built.incident_id, summary)
+
+    # -- files -----------------------------------------------------------------
+
+    def import_stream(self, stream: IO[bytes], source: str | None = None) -> Summary:
+        if source is not None and source not in self.config.peers:
+            raise InputError(f"--from: no peer named {source!r} in config.yaml")
+        door = Door(PEER, source=source) if source else Door(IMPORT)
+        if source and not self.config.peers[source].signed:
+            door = Door("external", source=source)
+        return self.ingest.run(wire.iter_objects(stream), door, keep_outcomes=False)
+
+    def verify_stream(self, open_stream) -> list[tuple[str, str]]:
+        """Check every object of a file; returns (object id, reason) per failure."""
+        extra = {}
+        with open_stream() as stream:
+            for obj in wire.iter_objects(stream):
+                if obj.get("type") == "identity" and NODE_KEYS_EXT in (obj.get("extensions") or {}):
+                    try:
+                        extra.update(keys_of_card(obj))
+                    except QalqanError:
+                        pass
+        failures = []
+        with open_stream() as stream:
+            for index, obj in enumerate(wire.iter_objects(stream)):
+                oid = obj.get("id") or f"objects[{index}]"
+                try:
+                    self._verify_one(obj, extra)
+                except QalqanError as exc:
+                    failures.append((oid, exc.message))
+        return failures
+
+    def _verify_one(self, obj: dict, extra: dict) -> None:
+        check_shape(obj)
+        data = canonical(obj)
+        builtin = well_known_canonical().get(obj["id"])
+        if builtin is not None:
+            if builtin != data:
+                raise SignatureError(f"{obj['id']}: differs from the built-in copy of this well-known object")
+            return
+        if obj["type"] in SCO_TYPES:
+            expected = deterministic_id(obj)
+            if expected is not None and expected != obj["id"]:
+                raise SignatureError(f"{obj['id']}: SCO id does not match its content")
+            return
+        self.trust.verify(obj, data, extra=extra)
+
+    def export(self, out: IO[str], feed: str | None = None, everything: bool = False) -> int:
+        """Write a STIX bundle; returns the number of objects."""
+        if feed is not None:
+            feed_id = self.config.feed(feed).id
+            sql = ("SELECT o.json FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
+                   " WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.seq > ? ORDER BY e.seq LIMIT 1000")
+            rows = self._paged(sql, [feed_id], "e.seq")
+        else:
+            where = "o.latest = 1" if everything else "o.latest = 1 AND o.origin IN ('own', 'builtin')"
+            restricted = ", ".join(f"'{t}'" for t in NEVER_SHARED)
+            sql = (f"SELECT o.json, o.rowid AS k FROM objects o WHERE {where} AND o.tlp NOT IN ({restricted})"
+                   " AND o.rowid > ? ORDER BY o.rowid LIMIT 1000")
+            rows = self._paged(sql, [], "k")
+        out.write('{"type":"bundle","id":"bundle--%s","objects":[' % uuid.uuid4())
+        count = 0
+        for row in rows:
+            out.write(("\n" if count == 0 else ",\n") + row["json"])
+            count += 1
+        out.write("\n]}\n")
+        return count
+
+    def _paged(self, sql: str, params: list, key: str) -> Iterator[dict]:
+        last = -1
+        column = key.split(".")[-1]
+        if column == "seq":
+            sql = sql.replace("SELECT o.json", "SELECT o.json, e.seq AS seq")
+        while True:
+            rows = self.store.query(sql, [*params, last])
+            yield from rows
+            if len(rows) < 1000:
+                return
+            last = rows[-1][column if column != "k" else "k"]
+
+    # -- tokens ------------------------------------------------------------------
+
+    def create_token(self, peer: str) -> str:
+        if not config_mod.NAME_RE.match(peer):
+            raise InputError(f"NAME: {peer!r} is not a peer name (a-z, 0-9, _ or -)")
+        secret = "qk_" + secrets.token_urlsafe(32)
+        with self.store.transaction() as db:
+            db["tokens"].insert({"id": secrets.token_hex(8), "peer": peer, "hash": token_hash(secret),
+                                 "created": now_us()})
+        return secret
+
+    def peer_for_token(self, secret: str, claimed_peer: str | None = None) -> str | None:
+        """The peer a secret belongs to (constant-time compare), or None."""
+        digest = token_hash(secret)
+        found = None
+        rows = self.store.query("SELECT peer, hash FROM tokens" +
+                                (" WHERE peer = ?" if claimed_peer else ""),
+                                [claimed_peer] if claimed_peer else [])
+        for row in rows:
+            if hmac.compare_digest(row["hash"], digest):
+                found = row["peer"]
+        return found
+
+    # -- status ------------------------------------------------------------------
+
+    def status(self) -> dict:
+        counts = self.store.counts()
+        peers = {r["name"]: r for r in self.store.query("SELECT * FROM peers")}
+        return {
+            "name": self.config.name, "identity": self.config.identity, "country": self.config["node.country"],
+            "key_id": self.signing_key.key_id, "counts": counts,
+            "peers": [{"name": name, **{k: v for k, v in (peers.get(name) or {}).items() if k != "name"}}
+                      for name in self.config.peers],
+            "trusted": self.trust.cards(),
+        }
+
+
+def token_hash(secret: str) -> str:
+    # Tokens are 256-bit random: a fast hash is enough and keeps auth cheap per request.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()

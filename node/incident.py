@@ -1,0 +1,284 @@
+"""Incident record (web form or YAML/JSON file) → signed STIX 2.1 objects.
+
+The record's field names are a contract (design/data-model.md); `validate` names
+the field of every problem, `build` maps a valid record onto STIX objects with the
+stix2 library, and the caller signs and ingests them.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import stix2
+
+from .disarm import Disarm
+from .errors import InputError
+from .policy import TLP_ORDER
+from .timefmt import parse_record_time
+from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, TLP_MARKINGS
+
+VERDICTS = ("false", "misleading", "manipulated", "fabricated", "satire", "unverified")
+KNOWN_PLATFORMS = ("telegram", "tiktok", "youtube", "facebook", "instagram", "x", "vk", "ok", "website", "tv",
+                   "whatsapp", "threads", "radio", "print")
+FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_seen", "platforms", "target_countries",
+          "disarm", "urls", "accounts", "media_sha256", "verdict", "confidence", "fact_check_url",
+          "threat_actor", "tlp", "share")
+REQUIRED = ("title", "summary", "language", "first_seen", "verdict")
+LANG_RE = re.compile(r"^[a-z]{2}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+PLATFORM_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_TEXT = 20_000
+
+
+@dataclass
+class Record:
+    title: str
+    summary: str
+    language: str
+    first_seen: str
+    verdict: str
+    tlp: str
+    claim: str | None = None
+    last_seen: str | None = None
+    platforms: list[str] = field(default_factory=list)
+    target_countries: list[str] = field(default_factory=list)
+    disarm: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    accounts: list[dict] = field(default_factory=list)
+    media_sha256: list[str] = field(default_factory=list)
+    confidence: int | None = None
+    fact_check_url: str | None = None
+    threat_actor: str | None = None
+    share: list[str] | None = None
+
+
+def _text(data: dict, name: str, required: bool, limit: int = MAX_TEXT) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and value.strip() == "" and not required):
+        if required:
+            raise InputError(f"{name}: this field is required")
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{name}: expected text, got {type(value).__name__}")
+    if value.strip() == "":
+        raise InputError(f"{name}: this field is required")
+    if len(value) > limit:
+        raise InputError(f"{name}: longer than {limit} characters")
+    return value
+
+
+def _list(data: dict, name: str) -> list:
+    value = data.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{name}: expected a list")
+    return value
+
+
+def _url(value: Any, name: str) -> str:
+    if not isinstance(value, str) or len(value) > 2048:
+        raise InputError(f"{name}: {value!r} is not a URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise InputError(f"{name}: {value!r} is not an http(s) URL")
+    return value
+
+
+def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] | None = None) -> Record:
+    """Check an incident record; raise InputError naming the first bad field."""
+    if not isinstance(data, dict):
+        raise InputError("an incident record must be a mapping of field names to values")
+    for key in data:
+        if key not in FIELDS:
+            raise InputError(f"{key}: unknown field (known: {', '.join(FIELDS)})")
+    title = _text(data, "title", True, 300)
+    summary = _text(data, "summary", True)
+    claim = _text(data, "claim", False)
+    language = data.get("language")
+    if language is None or language == "":
+        raise InputError("language: this field is required")
+    if not isinstance(language, str) or not LANG_RE.match(language):
+        raise InputError(f"language: {language!r} is not an ISO 639-1 code such as kk, uz or ru")
+    if data.get("first_seen") in (None, ""):
+        raise InputError("first_seen: this field is required")
+    first_seen = parse_record_time(data["first_seen"], "first_seen")
+    last_seen = None
+    if data.get("last_seen") not in (None, ""):
+        last_seen = parse_record_time(data["last_seen"], "last_seen")
+        if last_seen < first_seen:
+            raise InputError("last_seen: earlier than first_seen")
+    verdict = data.get("verdict")
+    if verdict is False:  # YAML reads an unquoted `false` as a boolean
+        verdict = "false"
+    if verdict in (None, ""):
+        raise InputError("verdict: this field is required")
+    if verdict not in VERDICTS:
+        raise InputError(f"verdict: {verdict!r} is not one of {', '.join(VERDICTS)}")
+    tlp = data.get("tlp") or default_tlp
+    if tlp not in TLP_ORDER:
+        raise InputError(f"tlp: {tlp!r} is not one of {', '.join(TLP_ORDER)}")
+    platforms = _list(data, "platforms")
+    for p in platforms:
+        if not isinstance(p, str) or not PLATFORM_RE.match(p):
+            raise InputError(f"platforms: {p!r} is not a platform name such as telegram or tiktok")
+    countries = _list(data, "target_countries")
+    for c in countries:
+        if not isinstance(c, str) or not COUNTRY_RE.match(c):
+            raise InputError(f"target_countries: {c!r} is not an ISO 3166-1 alpha-2 code such as KZ")
+    techniques = _list(data, "disarm")
+    for t in techniques:
+        disarm.check(t)
+    urls = [_url(u, "urls") for u in _list(data, "urls")]
+    accounts = []
+    for a in _list(data, "accounts"):
+        if not isinstance(a, dict) or set(a) != {"platform", "login"}:
+            raise InputError("accounts: each account is a mapping with exactly 'platform' and 'login'")
+        if not isinstance(a["platform"], str) or not PLATFORM_RE.match(a["platform"]):
+            raise InputError(f"accounts: {a['platform']!r} is not a platform name")
+        if not isinstance(a["login"], str) or not a["login"].strip() or len(a["login"]) > 256:
+            raise InputError("accounts: login must be non-empty text")
+        accounts.append({"platform": a["platform"], "login": a["login"]})
+    hashes = []
+    for h in _list(data, "media_sha256"):
+        if not isinstance(h, str) or not SHA256_RE.match(h.lower()):
+            raise InputError(f"media_sha256: {h!r} is not a SHA-256 hash (64 hex digits)")
+        hashes.append(h.lower())
+    confidence = data.get("confidence")
+    if confidence in ("",):
+        confidence = None
+    if confidence is not None:
+        if isinstance(confidence, str) and confidence.isdigit():
+            confidence = int(confidence)
+        if not isinstance(confidence, int) or isinstance(confidence, bool) or not 0 <= confidence <= 100:
+            raise InputError(f"confidence: {confidence!r} is not a whole number from 0 to 100")
+    fact_check = data.get("fact_check_url")
+    fact_check = _url(fact_check, "fact_check_url") if fact_check not in (None, "") else None
+    actor = _text(data, "threat_actor", False, 300)
+    share = data.get("share")
+    if share is not None:
+        if not isinstance(share, list) or not all(isinstance(s, str) for s in share):
+            raise InputError("share: expected a list of feed names")
+        if feed_names is not None:
+            for s in share:
+                if s not in feed_names:
+                    raise InputError(f"share: no feed named {s!r} (known: {', '.join(sorted(feed_names))})")
+    return Record(title=title, summary=summary, claim=claim, language=language, first_seen=first_seen,
+                  last_seen=last_seen, platforms=_unique(platforms), target_countries=_unique(countries),
+                  disarm=_unique(techniques), urls=_unique(urls), accounts=accounts, media_sha256=_unique(hashes),
+                  verdict=verdict, confidence=confidence, fact_check_url=fact_check, threat_actor=actor,
+                  tlp=tlp, share=share)
+
+
+def _unique(items: list) -> list:
+    return list(dict.fromkeys(items))
+
+
+def stix_now() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _plain(obj) -> dict:
+    return json.loads(obj.serialize())
+
+
+@dataclass
+class Built:
+    report_id: str
+    incident_id: str
+    objects: list[dict]  # unsigned STIX dicts; SDOs/SROs to be signed
+
+
+def build(record: Record, node_identity: str, country: str, disarm: Disarm,
+          existing: Callable[[str], dict | None] = lambda _id: None) -> Built:
+    """Map a validated record onto STIX objects (design/data-model.md).
+
+    `existing(id)` returns an object this node already holds, so shared objects
+    (locations, threat actors) are reused instead of versioned on every incident."""
+    now = stix_now()
+    marking = [TLP_MARKINGS[record.tlp]]
+    common = {"created_by_ref": node_identity, "created": now, "modified": now, "object_marking_refs": marking}
+    incident_uuid = uuid.uuid4()
+    case_id = f"{country}-{now[:4]}-{str(incident_uuid)[:8]}"
+    objects: list[dict] = []
+
+    scos = [_plain(stix2.URL(value=u, object_marking_refs=marking)) for u in record.urls]
+    hosts = _unique([urlsplit(u).netloc.rsplit("@", 1)[-1].split(":")[0] for u in record.urls])
+    scos += [_plain(stix2.DomainName(value=h, object_marking_refs=marking)) for h in hosts if h]
+    scos += [_plain(stix2.UserAccount(account_type=a["platform"], account_login=a["login"],
+                                      object_marking_refs=marking)) for a in record.accounts]
+    scos += [_plain(stix2.File(hashes={"SHA-256": h}, object_marking_refs=marking)) for h in record.media_sha256]
+    objects += scos
+
+    disinfo = {"extension_type": "property-extension", "verdict": record.verdict,
+               "languages": [record.language], "first_seen": record.first_seen, "case_id": case_id}
+    for key, value in (("claim", record.claim), ("last_seen", record.last_seen)):
+        if value is not None:
+            disinfo[key] = value
+    for key, value in (("platforms", record.platforms), ("target_countries", record.target_countries),
+                       ("disarm_techniques", record.disarm)):
+        if value:
+            disinfo[key] = value
+    unverified = record.verdict == "unverified"
+    core = {"extension_type": "property-extension",
+            "determination": "suspected" if unverified else "confirmed",
+            "investigation_status": "open" if unverified else "closed",
+            "incident_types": ["disinformation"]}
+    refs = [{"source_name": "qalqan", "external_id": case_id}]
+    if record.fact_check_url:
+        refs.append({"source_name": "fact-check", "url": record.fact_check_url})
+    incident_kwargs = {"id": f"incident--{incident_uuid}", "name": record.title, "description": record.summary,
+                       "lang": record.language, "external_references": refs,
+                       "extensions": {INCIDENT_CORE_EXT: core, DISINFO_EXT: disinfo}, **common}
+    if record.confidence is not None:
+        incident_kwargs["confidence"] = record.confidence
+    incident = _plain(stix2.Incident(**incident_kwargs))
+    objects.append(incident)
+
+    if scos:
+        last = record.last_seen or record.first_seen
+        objects.append(_plain(stix2.ObservedData(
+            first_observed=record.first_seen, last_observed=last, number_observed=1,
+            object_refs=[s["id"] for s in scos], **common)))
+
+    def relate(kind: str, target: str) -> None:
+        objects.append(_plain(stix2.Relationship(relationship_type=kind, source_ref=incident["id"],
+                                                 target_ref=target, **common)))
+
+    for technique_id in record.disarm:
+        technique = disarm.techniques.get(technique_id)
+        if technique is not None:
+            relate("uses", technique.stix_id)
+    for cc in record.target_countries:
+        location = _shared(existing, _node_scoped_id("location", node_identity, cc), lambda oid: _plain(
+            stix2.Location(id=oid, country=cc, created_by_ref=node_identity, created=now, modified=now,
+                           object_marking_refs=[TLP_MARKINGS["clear"]])))
+        objects.append(location)
+        relate("targets", location["id"])
+    if record.threat_actor:
+        actor = _shared(existing, _node_scoped_id("threat-actor", node_identity, record.threat_actor.casefold()),
+                        lambda oid: _plain(stix2.ThreatActor(id=oid, name=record.threat_actor, **common)))
+        objects.append(actor)
+        relate("attributed-to", actor["id"])
+
+    report = _plain(stix2.Report(name=record.title, description=record.summary, published=now,
+                                 report_types=["threat-report"],
+                                 object_refs=[o["id"] for o in objects], **common))
+    objects.append(report)
+    return Built(report_id=report["id"], incident_id=incident["id"], objects=objects)
+
+
+def _node_scoped_id(stix_type: str, node_identity: str, key: str) -> str:
+    return f"{stix_type}--{uuid.uuid5(uuid.UUID(node_identity.split('--')[1]), f'{stix_type}:{key}')}"
+
+
+def _shared(existing: Callable[[str], dict | None], oid: str, make: Callable[[str], dict]) -> dict:
+    held = existing(oid)
+    return held if held is not None else make(oid)

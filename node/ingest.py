@@ -1,0 +1,235 @@
+"""The one path every received object takes (design/signing.md, "Receiving an object").
+
+Own objects, file imports, TAXII POSTs and sync pulls all come through `Ingest.run`:
+parse strictly (done by `wire`), check shape, verify, apply the versioning rules,
+store the canonical bytes, publish to the feeds policy allows. Unknown signers are
+quarantined and re-verified when the trust store changes; every rejection is audited.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import policy
+from .errors import InputError, QalqanError, SignatureError, UntrustedSigner
+from .sco import SCO_TYPES, deterministic_id
+from .signing import canonical, signature_of
+from .store import Store
+from .timefmt import is_stix_timestamp, now_us, us_to_taxii, version_key
+from .trust import TrustStore
+from .wellknown import well_known_canonical
+from .policy import is_node_card
+
+ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,248})--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ACCEPTED, DUPLICATE, QUARANTINED, REJECTED = "accepted", "duplicate", "quarantined", "rejected"
+
+# Where an object came from decides which feeds it may enter.
+OWN = "own"            # created by this node (incident add, own import)
+PEER = "peer"          # from a partner node: TAXII POST, sync pull, import --from
+IMPORT = "import"      # a file import with no peer named
+EXTERNAL = "external"  # an unsigned third-party source: stored, never relayed
+
+
+@dataclass
+class Outcome:
+    id: str | None
+    version: str | None
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class Summary:
+    counts: dict = field(default_factory=lambda: {ACCEPTED: 0, DUPLICATE: 0, QUARANTINED: 0, REJECTED: 0})
+    outcomes: list[Outcome] = field(default_factory=list)
+    keep_outcomes: bool = True
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[outcome.status] += 1
+        if self.keep_outcomes or outcome.status == REJECTED:
+            self.outcomes.append(outcome)
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == REJECTED]
+
+    def line(self) -> str:
+        c = self.counts
+        return (f"accepted {c[ACCEPTED]}, duplicate {c[DUPLICATE]}, "
+                f"quarantined {c[QUARANTINED]}, rejected {c[REJECTED]}")
+
+
+@dataclass
+class Door:
+    """How a batch arrived: origin, the peer it came from, and (own objects) the
+    feeds named by the record's `share`."""
+
+    origin: str
+    source: str | None = None
+    share: list[str] | None = None
+
+
+def check_shape(obj: dict) -> None:
+    """Step 2: type, id, spec_version, timestamps."""
+    if not isinstance(obj, dict):
+        raise InputError("an object must be a JSON object")
+    otype, oid = obj.get("type"), obj.get("id")
+    if not isinstance(otype, str) or not isinstance(oid, str):
+        raise InputError("object lacks a string 'type' or 'id'")
+    m = ID_RE.match(oid)
+    if not m or m.group(1) != otype:
+        raise InputError(f"{oid!r} is not a valid id for type {otype!r}")
+    if obj.get("spec_version") != "2.1":
+        raise InputError(f"{oid}: spec_version must be '2.1'")
+    for key in ("created", "modified"):
+        if key in obj and not is_stix_timestamp(obj[key]):
+            raise InputError(f"{oid}: '{key}' is not a STIX timestamp")
+    if otype not in SCO_TYPES and otype != "marking-definition" and "created" not in obj:
+        raise InputError(f"{oid}: 'created' is required")
+    if "modified" in obj and "created" in obj and version_key(obj["modified"]) < version_key(obj["created"]):
+        raise InputError(f"{oid}: 'modified' is before 'created'")
+
+
+class Ingest:
+    def __init__(self, store: Store, trust: TrustStore, own_identity: str,
+                 feed_rules: Callable[[], list], feed_ids: Callable[[], dict[str, str]],
+                 on_stored: Iterable[Callable[[dict, dict], None]] = ()):
+        self.store = store
+        self.trust = trust
+        self.own_identity = own_identity
+        self.feed_rules = feed_rules
+        self.feed_ids = feed_ids
+        self.on_stored = list(on_stored)
+
+    def run(self, objects: Iterable[dict], door: Door, batch: int = 500,
+            keep_outcomes: bool = True, verify_at_us: int | None = None) -> Summary:
+        """Ingest objects in transactions of `batch`; each batch commits or not at all."""
+        summary = Summary(keep_outcomes=keep_outcomes)
+        pending: list[dict] = []
+        for obj in objects:
+            pending.append(obj)
+            if len(pending) >= batch:
+                self._run_batch(pending, door, summary, verify_at_us)
+                pending = []
+        if pending:
+            self._run_batch(pending, door, summary, verify_at_us)
+        return summary
+
+    def _run_batch(self, objects: list[dict], door: Door, summary: Summary, verify_at_us) -> None:
+        rules, ids = self.feed_rules(), self.feed_ids()
+        with self.store.transaction():
+            for obj in objects:
+                outcome = self._one(obj, door, rules, ids, verify_at_us)
+                summary.add(outcome)
+                if outcome.status == REJECTED:
+                    self.store.audit("rejected", outcome.id, outcome.version, door.source or door.origin,
+                                     outcome.reason)
+
+    def _one(self, obj: dict, door: Door, rules, ids, verify_at_us) -> Outcome:
+        oid = obj.get("id") if isinstance(obj, dict) else None
+        try:
+            check_shape(obj)
+            data = canonical(obj)
+        except QalqanError as exc:
+            return Outcome(oid if isinstance(oid, str) else None, None, REJECTED, exc.message)
+        digest = hashlib.sha256(data).hexdigest()
+        stamp = obj.get("modified") or obj.get("created")
+        version = version_key(stamp) if stamp else None
+
+        builtin = well_known_canonical().get(oid)
+        if builtin is not None:
+            if builtin != data:
+                return Outcome(oid, version, REJECTED, "differs from the built-in copy of this well-known object")
+            return Outcome(oid, version, DUPLICATE)
+
+        key_id = None
+        is_sco = obj["type"] in SCO_TYPES
+        if is_sco:
+            expected = deterministic_id(obj)
+            if expected is not None and expected != oid:
+                return Outcome(oid, version, REJECTED, f"SCO id does not match its content (expected {expected})")
+        elif door.origin != EXTERNAL:
+            try:
+                key_id = self.trust.verify(obj, data, verify_at_us)
+            except UntrustedSigner as exc:
+                return self._quarantine(obj, version, digest, data, door, exc.message)
+            except SignatureError as exc:
+                return Outcome(oid, version, REJECTED, exc.message)
+
+        if is_sco:
+            existing = self.store.one("SELECT version FROM objects WHERE id = ? AND digest = ?", [oid, digest])
+            if existing:
+                return Outcome(oid, existing["version"], DUPLICATE)
+            version = self._fresh_sco_version(oid)
+        else:
+            held = self.store.has_version(oid, version)
+            if held is not None:
+                if held["digest"] == digest:
+                    return Outcome(oid, version, DUPLICATE)
+                self.store.audit("equivocation", oid, version, door.source or door.origin,
+                                 "different content under a version already held")
+                return Outcome(oid, version, REJECTED, "equivocation: different content under an (id, modified) "
+                                                      "already held")
+            other = self.store.one("SELECT created_by FROM objects WHERE id = ? LIMIT 1", [oid])
+            if other is not None and other["created_by"] != obj.get("created_by_ref"):
+                return Outcome(oid, version, REJECTED, "only the creator of an object may version it")
+
+        tlp = policy.tlp_of(obj)
+        origin = OWN if obj.get("created_by_ref") == self.own_identity else door.origin
+        row = {
+            "id": oid, "version": version, "type": obj["type"], "spec_version": "2.1",
+            "created_by": obj.get("created_by_ref"), "tlp": tlp, "origin": origin, "source": door.source,
+            "received": now_us(), "digest": digest, "key_id": key_id, "json": data.decode("utf-8"),
+        }
+        self.store.insert_object(row)
+        for feed_name in self._feeds_for(obj, tlp, door, rules):
+            self.store.add_to_feed(ids[feed_name], row)
+        if obj["type"] == "report":
+            self.store.add_report_refs(oid, [r for r in obj.get("object_refs", []) if isinstance(r, str)])
+        if is_node_card(obj) and key_id is not None:
+            self.trust.apply_card_version(obj)
+        for hook in self.on_stored:
+            hook(obj, row)
+        return Outcome(oid, version, ACCEPTED)
+
+    def _feeds_for(self, obj: dict, tlp: str, door: Door, rules) -> list[str]:
+        own = obj.get("created_by_ref") == self.own_identity
+        if door.origin == OWN or (door.origin == IMPORT and own):
+            return policy.feeds_for_own(tlp, rules, door.share)
+        if door.origin == PEER and door.source and not own:
+            return policy.feeds_for_relay(tlp, door.source, rules)
+        return []
+
+    def _fresh_sco_version(self, oid: str) -> str:
+        us = now_us()
+        while self.store.has_version(oid, us_to_taxii(us)):
+            us += 1
+        return us_to_taxii(us)
+
+    def _quarantine(self, obj, version, digest, data, door, reason) -> Outcome:
+        sig_signer = obj.get("created_by_ref") if isinstance(obj.get("created_by_ref"), str) else None
+        sig = signature_of(obj) or {}
+        self.store.quarantine({
+            "id": obj["id"], "version": version or "", "digest": digest, "signer": sig_signer,
+            "key_id": sig.get("key_id"), "reason": reason, "origin": door.origin, "source": door.source,
+            "received": now_us(), "json": data.decode("utf-8"),
+        })
+        return Outcome(obj["id"], version, QUARANTINED, reason)
+
+    def release_quarantine(self) -> Summary:
+        """Re-verify every quarantined object (after the trust store changed)."""
+        from .wire import loads
+        summary = Summary()
+        rows = self.store.query("SELECT id, version, digest, origin, source, json FROM quarantine ORDER BY received")
+        for row in rows:
+            door = Door(origin=row["origin"], source=row["source"])
+            one = self.run([loads(row["json"])], door)
+            outcome = one.outcomes[0]
+            if outcome.status != QUARANTINED:
+                with self.store.transaction() as db:
+                    db.execute("DELETE FROM quarantine WHERE id = ? AND version = ? AND digest = ?",
+                               [row["id"], row["version"], row["digest"]])
+            summary.add(outcome)
+        return summary

@@ -1,0 +1,77 @@
+"""Sharing policy: TLP order, which feeds an object may enter, what may be relayed.
+
+design/data-model.md, "Feeds and sharing policy". Everything that decides whether
+an object leaves the node asks this module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from .wellknown import TLP_OF_MARKING
+
+TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
+TLP_RANK = {level: rank for rank, level in enumerate(TLP_ORDER)}
+NEVER_SHARED = frozenset({"amber+strict", "red"})
+RELAYABLE = frozenset({"clear", "green"})
+# The most restricted level any feed can carry, whatever its file says.
+FEED_CEILING = "amber"
+# Objects that carry no TLP marking are treated as this, unless public by nature.
+UNMARKED_TLP = "amber"
+PUBLIC_BY_NATURE = frozenset({"marking-definition", "extension-definition"})
+
+
+def tlp_of(obj: dict) -> str:
+    """The most restrictive TLP 2.0 level among the object's markings."""
+    levels = [TLP_OF_MARKING[m] for m in obj.get("object_marking_refs") or () if m in TLP_OF_MARKING]
+    if levels:
+        return max(levels, key=TLP_RANK.__getitem__)
+    if obj.get("type") in PUBLIC_BY_NATURE or is_node_card(obj):
+        return "clear"
+    return UNMARKED_TLP
+
+
+def is_node_card(obj: dict) -> bool:
+    from .wellknown import NODE_KEYS_EXT
+
+    return obj.get("type") == "identity" and NODE_KEYS_EXT in (obj.get("extensions") or {})
+
+
+def effective_ceiling(max_tlp: str) -> str:
+    """A feed's real ceiling: its max_tlp, but never above amber."""
+    return min(max_tlp, FEED_CEILING, key=TLP_RANK.__getitem__)
+
+
+def may_carry(feed_max_tlp: str, tlp: str) -> bool:
+    if tlp in NEVER_SHARED:
+        return False
+    return TLP_RANK[tlp] <= TLP_RANK[effective_ceiling(feed_max_tlp)]
+
+
+@dataclass(frozen=True)
+class FeedRule:
+    """What policy needs to know of a feed."""
+
+    name: str
+    max_tlp: str
+    writers: frozenset[str]
+
+
+def feeds_for_own(tlp: str, feeds: Iterable[FeedRule], share: Iterable[str] | None = None) -> list[str]:
+    """Feeds an object this node created goes into: those named in `share` (all, if
+    None) that may carry its TLP."""
+    wanted = None if share is None else set(share)
+    return [f.name for f in feeds if (wanted is None or f.name in wanted) and may_carry(f.max_tlp, tlp)]
+
+
+def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule]) -> list[str]:
+    """Feeds an object received from peer `source_peer` goes into: only green/clear
+    objects, only feeds whose ceiling is green or clear, only feeds that name the
+    peer among their writers."""
+    if tlp not in RELAYABLE:
+        return []
+    return [
+        f.name
+        for f in feeds
+        if f.max_tlp in RELAYABLE and source_peer in f.writers and may_carry(f.max_tlp, tlp)
+    ]

@@ -1,0 +1,168 @@
+"""The trust store: pinned node cards and the keys they list.
+
+A card is a node's self-signed identity carrying the node-keys extension
+(design/signing.md, "Node identity, keys, trust"). Pinning a card trusts its keys
+for objects created by that identity. A newer version of a pinned card is taken
+only when signed by a key the pinned version lists and has not revoked: that is how
+keys rotate. A key revoked at time T verifies nothing received after T.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import jsonschema
+
+from .errors import InputError, SignatureError, UntrustedSigner
+from .signing import canonical, check_signature_fields, key_id_of, public_key_from_b64u, b64u_decode, verify_with
+from .store import Store
+from .timefmt import now_us, taxii_to_us, version_key
+from .wellknown import NODE_KEYS_EXT, schema
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    key_id: str
+    identity: str
+    public_key: object  # Ed25519PublicKey
+    revoked_us: int | None
+
+
+def card_keys(card: dict) -> dict:
+    """Check a card's form and return its node-keys extension."""
+    if card.get("type") != "identity":
+        raise InputError("a card is an identity object")
+    ext = (card.get("extensions") or {}).get(NODE_KEYS_EXT)
+    if not isinstance(ext, dict):
+        raise InputError(f"{card.get('id')}: card carries no node-keys extension")
+    try:
+        jsonschema.validate(ext, schema("node-keys-v1.json"))
+    except jsonschema.ValidationError as exc:
+        raise InputError(f"{card.get('id')}: node-keys extension is invalid: {exc.message}") from None
+    for entry in ext["keys"]:
+        if key_id_of(b64u_decode(entry["public_key"])) != entry["key_id"]:
+            raise InputError(f"{card.get('id')}: key_id {entry['key_id']} does not match its public key")
+    if card.get("created_by_ref") != card.get("id"):
+        raise InputError(f"{card.get('id')}: a card must be created by the identity itself")
+    return ext
+
+
+def verify_self_signed(card: dict, canonical_bytes: bytes | None = None) -> None:
+    """A card must verify with one of the keys it lists itself."""
+    ext = card_keys(card)
+    sig = check_signature_fields(card)
+    for entry in ext["keys"]:
+        if entry["key_id"] == sig["key_id"]:
+            verify_with(card, public_key_from_b64u(entry["public_key"]), canonical_bytes)
+            return
+    raise SignatureError(f"{card.get('id')}: card is not signed by a key it lists")
+
+
+class TrustStore:
+    def __init__(self, store: Store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._keys: dict[str, TrustedKey] | None = None
+        self._generation = None
+
+    def _load(self) -> dict[str, TrustedKey]:
+        # Another process (e.g. `qalqan trust add` beside `serve`) may change the keys.
+        generation = self.store.one("SELECT COUNT(*) AS n, MAX(card_version) AS v, "
+                                    "GROUP_CONCAT(COALESCE(revoked, '')) AS r FROM keys")
+        generation = tuple(generation.values())
+        with self._lock:
+            if self._keys is None or generation != self._generation:
+                keys = {}
+                for row in self.store.query("SELECT * FROM keys"):
+                    keys[row["key_id"]] = TrustedKey(
+                        row["key_id"], row["identity"], public_key_from_b64u(row["public_key"]),
+                        taxii_to_us(row["revoked"]) if row["revoked"] else None,
+                    )
+                self._keys, self._generation = keys, generation
+            return self._keys
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._keys = None
+
+    def is_pinned(self, identity: str) -> bool:
+        return self.store.one("SELECT 1 AS x FROM cards WHERE identity = ?", [identity]) is not None
+
+    def cards(self) -> list[dict]:
+        return self.store.query("SELECT identity, version, name, country FROM cards ORDER BY name")
+
+    def verify(self, obj: dict, canonical_bytes: bytes | None = None, at_us: int | None = None,
+               extra: dict[str, TrustedKey] | None = None) -> str:
+        """Verify a received object's signature (signing.md, receiving step 3).
+
+        Returns the key id; raises UntrustedSigner when the key is not pinned (quarantine)
+        and SignatureError when the signature is wrong or the key revoked (reject)."""
+        sig = check_signature_fields(obj)
+        key = self._load().get(sig["key_id"]) or (extra or {}).get(sig["key_id"])
+        if key is None:
+            raise UntrustedSigner(f"{obj.get('id')}: unknown signer key {sig['key_id']} of {sig['signer']}")
+        if key.identity != sig["signer"]:
+            raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} belongs to another node")
+        if key.revoked_us is not None and (at_us or now_us()) >= key.revoked_us:
+            raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} was revoked")
+        verify_with(obj, key.public_key, canonical_bytes)
+        return key.key_id
+
+    def pin(self, card: dict) -> str:
+        """Pin a card handed over out of band (peer add, trust add, init).
+
+        Returns 'pinned', 'unchanged' or 'rotated'."""
+        verify_self_signed(card)
+        current = self.store.one("SELECT version FROM cards WHERE identity = ?", [card["id"]])
+        if current is None:
+            self._write_card(card)
+            return "pinned"
+        new_version = version_key(card["modified"])
+        if new_version == current["version"]:
+            return "unchanged"
+        if new_version < current["version"]:
+            raise InputError(f"{card['id']}: an older card than the one pinned")
+        self.verify(card)  # rotation: signed by a key the pinned version lists
+        self._write_card(card)
+        return "rotated"
+
+    def apply_card_version(self, card: dict) -> None:
+        """A verified newer card version arrived through ingest: take its keys."""
+        current = self.store.one("SELECT version FROM cards WHERE identity = ?", [card["id"]])
+        if current is not None and version_key(card["modified"]) > current["version"]:
+            card_keys(card)
+            self._write_card(card)
+
+    def _write_card(self, card: dict) -> None:
+        ext = card_keys(card)
+        version = version_key(card["modified"])
+        for entry in ext["keys"]:
+            owner = self.store.one("SELECT identity FROM keys WHERE key_id = ?", [entry["key_id"]])
+            if owner and owner["identity"] != card["id"]:
+                raise InputError(f"{card['id']}: key {entry['key_id']} is already pinned for {owner['identity']}")
+        with self.store.transaction() as db:
+            listed = {entry["key_id"] for entry in ext["keys"]}
+            # Keys a newer card no longer lists stop verifying from now on.
+            for row in self.store.query("SELECT key_id FROM keys WHERE identity = ? AND revoked IS NULL",
+                                        [card["id"]]):
+                if row["key_id"] not in listed:
+                    db.execute("UPDATE keys SET revoked = ? WHERE key_id = ?", [card["modified"], row["key_id"]])
+            for entry in ext["keys"]:
+                db["keys"].upsert({
+                    "key_id": entry["key_id"], "identity": card["id"], "public_key": entry["public_key"],
+                    "valid_from": entry["valid_from"], "revoked": entry.get("revoked"), "card_version": version,
+                }, pk="key_id")
+            db["cards"].upsert({"identity": card["id"], "version": version, "name": card.get("name"),
+                                "country": ext.get("country"), "json": canonical(card).decode("utf-8")},
+                               pk="identity")
+        self.refresh()
+
+
+def keys_of_card(card: dict) -> dict[str, TrustedKey]:
+    """The keys of a card that verifies with itself (used by `verify FILE`)."""
+    verify_self_signed(card)
+    return {
+        e["key_id"]: TrustedKey(e["key_id"], card["id"], public_key_from_b64u(e["public_key"]),
+                                taxii_to_us(e["revoked"]) if e.get("revoked") else None)
+        for e in card_keys(card)["keys"]
+    }

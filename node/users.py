@@ -1,0 +1,38 @@
+"""Web UI accounts: names, roles and password hashes (scrypt via werkzeug)."""
+from __future__ import annotations
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .config import NAME_RE
+from .errors import InputError
+from .store import Store
+from .timefmt import now_us
+
+ROLES = ("analyst", "admin")
+MIN_PASSWORD = 10
+
+
+def add_user(store: Store, name: str, role: str, password: str) -> None:
+    if not NAME_RE.match(name):
+        raise InputError(f"NAME: {name!r} is not a user name (a-z, 0-9, _ or -)")
+    if role not in ROLES:
+        raise InputError(f"--role: must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    with store.transaction() as db:
+        if db["users"].count_where("name = ?", [name]):
+            raise InputError(f"NAME: a user named {name!r} exists")
+        db["users"].insert({"name": name, "role": role, "password_hash": generate_password_hash(password),
+                            "created": now_us()})
+
+
+def check_login(store: Store, name: str, password: str) -> dict | None:
+    row = store.one("SELECT name, role, password_hash FROM users WHERE name = ?", [name])
+    if row is None:
+        # Same work for unknown names, so timing does not reveal which names exist.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return row if check_password_hash(row["password_hash"], password) else None
+
+
+_DUMMY_HASH = generate_password_hash("not a real password")

@@ -78,6 +78,7 @@ class Peer:
     pull: list[str] = field(default_factory=list)
     push: list[str] = field(default_factory=list)
     signed: bool = True
+    identity: str | None = None  # the partner node's identity id, from its card
 
     def secret(self) -> str | None:
         if self.token_env:
@@ -215,7 +216,8 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
-PEER_KEYS = {"url": is_url, "token": _opt(is_str), "token_env": _opt(is_str), "signed": is_bool}
+PEER_KEYS = {"url": is_url, "token": _opt(is_str), "token_env": _opt(is_str), "signed": is_bool,
+             "identity": _opt(is_identity)}
 
 
 def _load_peers(path: Path, raw: Any) -> dict[str, Peer]:

@@ -198,6 +198,8 @@ class Node:
         def change(data: dict) -> None:
             peers = data.get("peers") or {}
             entry = {"url": url}
+            if card.get("id"):
+                entry["identity"] = card["id"]
             if token:
                 entry["token"] = token
             if token_env:
@@ -320,6 +322,10 @@ class Node:
             db["tokens"].insert({"id": secrets.token_hex(8), "peer": peer, "hash": token_hash(secret),
                                  "created": now_us()})
         return secret
+
+    def peer_identity(self, peer: str) -> str | None:
+        entry = self.config.peers.get(peer)
+        return entry.identity if entry else None
 
     def peer_for_token(self, secret: str, claimed_peer: str | None = None) -> str | None:
         """The peer a secret belongs to (constant-time compare), or None."""

@@ -1,0 +1,59 @@
+"""`qalqan sync [--once] [--peer NAME]` (design/cli.md)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ..errors import InputError
+from .pull import DEFAULT_PAGE_SIZE
+from .rounds import sync_round
+
+
+def add_sync_command(command) -> None:
+    p = command("sync", "pull from and push to peers now; without --once, repeat every sync.interval")
+    p.add_argument("--once", action="store_true", help="one round, then exit")
+    p.add_argument("--peer", metavar="NAME", help="only this peer")
+    p.add_argument("--page-size", type=_positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
+                   help=f"objects asked for per page (default {DEFAULT_PAGE_SIZE}; the peer may send fewer)")
+    p.set_defaults(run=cmd_sync)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def cmd_sync(args) -> int:
+    from ..cli import open_node
+    node = open_node(args)
+    peers = list(node.config.peers.values())
+    if args.peer is not None:
+        if args.peer not in node.config.peers:
+            raise InputError(f"--peer: no peer named {args.peer!r} in config.yaml")
+        peers = [node.config.peers[args.peer]]
+    if not peers:
+        print("no peers configured (add one with `qalqan peer add`)")
+        return 0
+    if args.once:
+        return _print_round(sync_round(node, peers, args.page_size))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    code = 0
+    while not stop.is_set():
+        code = _print_round(sync_round(node, peers, args.page_size))
+        stop.wait(float(node.config["sync.interval"]))
+    return code
+
+
+def _print_round(results) -> int:
+    for result in results:
+        print(result.line(), file=sys.stdout if result.error is None else sys.stderr)
+    sys.stdout.flush()
+    return 1 if any(r.error for r in results) else 0

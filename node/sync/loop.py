@@ -1,0 +1,146 @@
+"""The background sync inside `qalqan serve`.
+
+Per peer, two threads: a pusher that looks at the outbox every PUSH_POLL seconds
+(so an incident added by another process reaches partners within seconds) and a
+puller that runs every `sync.interval`. Failures back off exponentially up to the
+interval; one peer's trouble never touches another peer's threads. A supervisor
+restarts the workers when config.yaml or a feed file changes (e.g. `peer add`).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+from ..config import Peer
+from ..home import Node
+from . import health
+from .client import PeerClient, describe
+from .pull import pull_peer
+from .push import push_peer
+
+log = logging.getLogger("qalqan.sync")
+
+PUSH_POLL = 0.5
+FIRST_RETRY = 0.5
+CONFIG_POLL = 1.0
+
+
+class Backoff:
+    def __init__(self, ceiling: float):
+        self.ceiling = ceiling
+        self.delay = 0.0
+
+    def failed(self) -> float:
+        self.delay = min(self.ceiling, FIRST_RETRY if self.delay == 0 else self.delay * 2)
+        return self.delay
+
+    def succeeded(self) -> None:
+        self.delay = 0.0
+
+
+def _repeat(stop: threading.Event, action: Callable[[], None], every: float, ceiling: float, what: str) -> None:
+    """Run `action` every `every` seconds until `stop`; after a failure, wait the backoff instead."""
+    backoff = Backoff(ceiling)
+    while not stop.is_set():
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - logged and retried; the loop must outlive any peer failure
+            delay = backoff.failed()
+            log.warning("%s failed (retry in %.1f s): %s", what, delay, describe(exc))
+            stop.wait(delay)
+        else:
+            backoff.succeeded()
+            stop.wait(every)
+
+
+class PeerWorkers:
+    """The pusher and the puller of one peer."""
+
+    def __init__(self, node: Node, peer: Peer, stop: threading.Event):
+        self.node, self.peer, self.stop = node, peer, stop
+        interval = float(node.config["sync.interval"])
+        self.threads = [
+            threading.Thread(target=_repeat, name=f"qalqan-push-{peer.name}", daemon=True,
+                             args=(stop, self._push, PUSH_POLL, interval, f"push to {peer.name}")),
+            threading.Thread(target=_repeat, name=f"qalqan-pull-{peer.name}", daemon=True,
+                             args=(stop, self._pull, interval, interval, f"pull from {peer.name}")),
+        ]
+        self._push_client: PeerClient | None = None
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout: float) -> None:
+        for thread in self.threads:
+            thread.join(timeout)
+
+    def _push(self) -> None:
+        if not self.peer.push:
+            return
+        # The pusher keeps its client (and the peer's collection list) between polls;
+        # any failure drops it so the next attempt starts from discovery again.
+        if self._push_client is None:
+            self._push_client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
+        try:
+            pushed = push_peer(self.node, self.peer, self._push_client)
+        except Exception as exc:
+            self._push_client.close()
+            self._push_client = None
+            health.failed(self.node.store, self.peer.name, "push: " + describe(exc))
+            raise
+        if pushed.posted:
+            log.info("pushed %d objects to %s", pushed.posted, self.peer.name)
+
+    def _pull(self) -> None:
+        if not self.peer.pull:
+            return
+        client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
+        health.attempted(self.node.store, self.peer.name)
+        try:
+            pull_peer(self.node, self.peer, client)
+        except Exception as exc:
+            health.failed(self.node.store, self.peer.name, describe(exc))
+            raise
+        finally:
+            client.close()
+        health.succeeded(self.node.store, self.peer.name)
+
+
+def _config_stamp(home: Path) -> tuple:
+    files = [home / "config.yaml", *sorted((home / "feeds").glob("*.yaml"))]
+    return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+def run_background_sync(home: Path, stop: threading.Event) -> None:
+    """Run workers for every configured peer until `stop` is set."""
+    while not stop.is_set():
+        stamp = _config_stamp(home)
+        generation = threading.Event()
+        workers = _start_workers(home, generation)
+        while not stop.is_set() and _config_stamp(home) == stamp:
+            stop.wait(CONFIG_POLL)
+        generation.set()
+        for worker in workers:
+            worker.join(float(worker.node.config["sync.timeout"]) + 1)
+
+
+def _start_workers(home: Path, stop: threading.Event) -> list[PeerWorkers]:
+    try:
+        node = Node(home)
+    except Exception as exc:  # noqa: BLE001 - a broken config must not kill the server; wait for a fix
+        log.error("sync paused: %s", describe(exc))
+        return []
+    workers = [PeerWorkers(node, peer, stop) for peer in node.config.peers.values()]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def start_background_sync(home: Path, stop: threading.Event) -> threading.Thread:
+    """Start the sync loop of `qalqan serve`; it ends soon after `stop` is set."""
+    thread = threading.Thread(target=run_background_sync, args=(Path(home), stop), name="qalqan-sync", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,158 @@
+"""Helpers for the sync tests: real server processes on loopback, signed test objects,
+and questions asked of a node's database."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+from node.home import Node
+from node.ingest import OWN, Door
+from node.signing import sign
+from node.wellknown import TLP_MARKINGS
+
+REPO = Path(__file__).resolve().parent.parent
+TAXII = "application/taxii+json;version=2.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 30.0, every: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError(f"{url}: the server exited with {proc.returncode}")
+        try:
+            requests.get(url, timeout=1, headers={"Accept": TAXII})
+            return True
+        except requests.ConnectionError:
+            return False
+    wait_until(up, timeout, what=f"{url} to answer")
+
+
+def stop_process(proc: subprocess.Popen, kill: bool = False) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+# -- signed objects ----------------------------------------------------------------
+
+def signed_notes(node: Node, count: int, tlp: str = "green", text: str = "note") -> list[dict]:
+    """`count` notes created and signed by `node`, as a partner would receive them."""
+    stamp = "2026-11-01T00:00:00.000Z"
+    return [sign({"type": "note", "spec_version": "2.1", "id": f"note--{uuid.uuid4()}", "created": stamp,
+                  "modified": stamp, "created_by_ref": node.config.identity, "content": f"{text} {i}",
+                  "object_refs": [node.config.identity], "object_marking_refs": [TLP_MARKINGS[tlp]]},
+                 node.signing_key) for i in range(count)]
+
+
+def publish_notes(home: Path, count: int, tlp: str = "green", text: str = "note") -> list[str]:
+    """Store `count` own notes at the node of `home` (as `incident add` would store objects); their ids."""
+    node = Node(home)
+    notes = signed_notes(node, count, tlp, text)
+    summary = node.ingest.run(notes, Door(OWN), batch=1000, keep_outcomes=False)
+    assert summary.counts["accepted"] == count, summary.line()
+    return [n["id"] for n in notes]
+
+
+# -- what a node holds -----------------------------------------------------------
+
+def held(home: Path, ids) -> dict[str, int]:
+    """How many stored versions the node of `home` has of each id (0 if none)."""
+    node = Node(home)
+    counts = {i: 0 for i in ids}
+    rows = node.store.query("SELECT id, COUNT(*) AS n FROM objects WHERE type = 'note' GROUP BY id")
+    for row in rows:
+        if row["id"] in counts:
+            counts[row["id"]] = row["n"]
+    return counts
+
+
+def stored_json(home: Path, object_id: str) -> str | None:
+    return Node(home).store.object_json(object_id)
+
+
+def quarantined_ids(home: Path) -> set[str]:
+    return {r["id"] for r in Node(home).store.query("SELECT id FROM quarantine")}
+
+
+def peer_row(home: Path, peer: str) -> dict:
+    return Node(home).store.one("SELECT * FROM peers WHERE name = ?", [peer]) or {}
+
+
+def feed_id(home: Path, feed: str) -> str:
+    return Node(home).config.feed(feed).id
+
+
+# -- medallion 3.0.0 (the OASIS reference TAXII server) -----------------------------
+
+@contextmanager
+def medallion(tmp: Path, user: str, password: str) -> Iterator[dict]:
+    """A real medallion process on loopback with one empty read/write collection.
+    Yields {"discovery", "objects_url", "collection", "auth"}."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    collection = str(uuid.uuid4())
+    data = {
+        "/discovery": {"title": "medallion", "default": f"{base}/api1/", "api_roots": [f"{base}/api1/"]},
+        "api1": {
+            "information": {"title": "api1", "versions": [TAXII], "max_content_length": 100_000_000},
+            "status": [],
+            "collections": [{"id": collection, "title": "Open feed", "can_read": True, "can_write": True,
+                             "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}],
+        },
+    }
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "data.json").write_text(json.dumps(data))
+    (tmp / "config.json").write_text(json.dumps({
+        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                    "filename": str(tmp / "data.json")},
+        "users": {user: password}, "taxii": {"max_page_size": 100}}))
+    python = os.environ.get("MEDALLION_PYTHON", sys.executable)
+    log = (tmp / "medallion.log").open("w")
+    proc = subprocess.Popen([python, "-c", "from medallion.scripts.run import main; main()", "--port", str(port),
+                             str(tmp / "config.json")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_http(f"{base}/taxii2/", proc)
+        yield {"discovery": f"{base}/taxii2/", "objects_url": f"{base}/api1/collections/{collection}/objects/",
+               "collection": collection, "auth": (user, password)}
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+def taxii_post(url: str, objects: list[dict], auth=None, token: str | None = None) -> dict:
+    headers = {"Accept": TAXII, "Content-Type": TAXII}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    resp = requests.post(url, data=json.dumps({"objects": objects}), headers=headers, auth=auth, timeout=30)
+    resp.raise_for_status()
+    return resp.json()

@@ -1,0 +1,68 @@
+"""Who is asking: HTTP Basic (peer name + token), `Token <secret>` or `Bearer <secret>`.
+
+No Authorization header means an anonymous caller, who may read `public` feeds only.
+A header that is present but wrong is always a 401, even where anonymous access would do.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from flask import g, request
+
+from ..app import current_node
+from .errors import unauthorized
+
+
+@dataclass(frozen=True)
+class Caller:
+    peer: str | None  # None: anonymous
+
+    @property
+    def anonymous(self) -> bool:
+        return self.peer is None
+
+    @property
+    def binding(self) -> str:
+        """What paging tokens are bound to."""
+        return self.peer or ""
+
+
+def current_caller() -> Caller:
+    caller = g.get("taxii_caller")
+    if caller is None:
+        caller = g.taxii_caller = identify(request.headers.get("Authorization"))
+    return caller
+
+
+def identify(header: str | None) -> Caller:
+    if header is None:
+        return Caller(None)
+    scheme, _, credentials = header.strip().partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if not credentials:
+        raise unauthorized()
+    if scheme == "basic":
+        name, secret = _basic_credentials(credentials)
+        peer = current_node().peer_for_token(secret, claimed_peer=name)
+        if peer != name:
+            raise unauthorized()
+        return Caller(peer)
+    if scheme in ("token", "bearer"):
+        peer = current_node().peer_for_token(credentials)
+        if peer is None:
+            raise unauthorized()
+        return Caller(peer)
+    raise unauthorized("unsupported authorization scheme: use Basic, Token or Bearer")
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise unauthorized("malformed Basic credentials") from None
+    name, colon, secret = decoded.partition(":")
+    if not colon or not name or not secret:
+        raise unauthorized("malformed Basic credentials")
+    return name, secret

@@ -1,0 +1,62 @@
+"""Admin pages: peers and their sync state, the quarantine."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from ..app import current_node
+from . import blueprint
+from .auth import admin_required
+from .forms import PostForm, QuarantineDeleteForm
+
+QUARANTINE_PAGE = 200
+
+
+@blueprint.route("/admin/peers")
+@admin_required
+def peers():
+    node = current_node()
+    state = {r["name"]: r for r in node.store.query("SELECT * FROM peers")}
+    configured = [{"name": name, "url": p.url, "pull": p.pull, "push": p.push, "signed": p.signed,
+                   **(state.get(name) or {})} for name, p in node.config.peers.items()]
+    # Sync may have state for a peer since removed from config.yaml: show it too.
+    unlisted = [row for name, row in state.items() if name not in node.config.peers]
+    return render_template("admin/peers.html", peers=configured, unlisted=unlisted, cards=node.trust.cards())
+
+
+@blueprint.route("/admin/quarantine")
+@admin_required
+def quarantine():
+    store = current_node().store
+    rows = store.query("SELECT q.id, q.version, q.digest, q.signer, q.key_id, q.reason, q.origin, q.source,"
+                       " q.received FROM quarantine q ORDER BY q.received DESC LIMIT ?", [QUARANTINE_PAGE])
+    total = store.one("SELECT COUNT(*) AS n FROM quarantine")["n"]
+    return render_template("admin/quarantine.html", rows=rows, total=total, delete_form=QuarantineDeleteForm(),
+                           recheck_form=PostForm())
+
+
+@blueprint.route("/admin/quarantine/delete", methods=["POST"])
+@admin_required
+def quarantine_delete():
+    form = QuarantineDeleteForm()
+    if not form.validate_on_submit():
+        abort(400)
+    store = current_node().store
+    key = [form.id.data, form.version.data, form.digest.data]
+    with store.transaction() as db:
+        gone = db.execute("DELETE FROM quarantine WHERE id = ? AND version = ? AND digest = ?", key).rowcount
+        if gone:
+            store.audit("quarantine-deleted", form.id.data, form.version.data, None,
+                        f"deleted by admin {current_user.name}")
+    flash(f"Deleted {form.id.data} from the quarantine." if gone else "That object was no longer in the quarantine.")
+    return redirect(url_for("web.quarantine"))
+
+
+@blueprint.route("/admin/quarantine/recheck", methods=["POST"])
+@admin_required
+def quarantine_recheck():
+    if not PostForm().validate_on_submit():
+        abort(400)
+    summary = current_node().ingest.release_quarantine()
+    flash("Re-checked the quarantine against the trust store: " + summary.line() + ".")
+    return redirect(url_for("web.quarantine"))

@@ -1,0 +1,114 @@
+"""Accounts in the UI: log-in and log-out, the gate in front of every page, roles."""
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from ..app import current_node
+from ..users import check_login
+from . import blueprint, throttle
+from .forms import LoginForm, PostForm
+from .index import backfill
+
+OPEN_ENDPOINTS = {"web.login", "web.static"}
+
+
+class Analyst(UserMixin):
+    def __init__(self, name: str, role: str):
+        self.id = name
+        self.name = name
+        self.role = role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _load_user(name: str) -> Analyst | None:
+    # Looked up on every request, so a removed account or changed role applies at once.
+    row = current_node().store.one("SELECT name, role FROM users WHERE name = ?", [name])
+    return Analyst(row["name"], row["role"]) if row else None
+
+
+@blueprint.record_once
+def _set_up(state) -> None:
+    app = state.app
+    manager = LoginManager()
+    manager.login_view = "web.login"
+    manager.session_protection = "strong"
+    manager.user_loader(_load_user)
+    manager.init_app(app)
+    # CSRF is checked by each FlaskForm, not app-wide (TAXII clients carry no token);
+    # templates still need the token for forms that are only a button.
+    app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
+    with app.app_context():
+        backfill(current_node().store)
+
+
+@blueprint.before_request
+def require_account():
+    if request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return redirect(url_for("web.login", next=request.full_path if request.query_string else request.path))
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never redirect a fresh log-in to another origin."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+            return target
+    return url_for("web.incident_list")
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        store = current_node().store
+        name, address = form.name.data, request.remote_addr
+        wait = throttle.seconds_blocked(store, address, name)
+        if wait:
+            form.form_errors.append(f"Too many failed log-in attempts. Try again in {(wait + 59) // 60} min.")
+            status = 429
+        else:
+            row = check_login(store, name, form.password.data)
+            if row is None:
+                throttle.record_failure(store, address, name)
+                form.form_errors.append("Wrong user name or password.")
+                status = 401
+            else:
+                throttle.clear(store, address, name)
+                login_user(Analyst(row["name"], row["role"]))
+                return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("login.html", form=form), status
+
+
+@blueprint.route("/logout", methods=["POST"])
+def logout():
+    if PostForm().validate_on_submit():
+        logout_user()
+        flash("You are logged out.")
+        return redirect(url_for("web.login"))
+    abort(400)
+
+
+@blueprint.route("/")
+def home():
+    return redirect(url_for("web.incident_list"))

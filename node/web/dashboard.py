@@ -1,0 +1,61 @@
+"""The dashboard: counts over the incident index, drawn by Chart.js in the browser
+(static/dashboard.js fetches /dashboard/data.json; no inline script)."""
+from __future__ import annotations
+
+from flask import jsonify, render_template
+
+from ..app import current_node
+from ..store import Store
+from . import blueprint
+from .index import ensure_schema
+
+WEEKS = 26
+WEEK_US = 7 * 86_400 * 1_000_000
+
+
+def incidents_per_week(store: Store, weeks: int = WEEKS) -> dict:
+    """Incidents by the week their content was first seen, one series per source country
+    (the country of the node that signed them), over the latest `weeks` weeks with data."""
+    newest = store.one("SELECT MAX(first_seen_us) AS us FROM web_incidents")["us"]
+    if newest is None:
+        return {"weeks": [], "series": {}}
+    since = newest - weeks * WEEK_US
+    rows = store.query(
+        "SELECT date(i.first_seen_us / 1000000, 'unixepoch', '-6 days', 'weekday 1') AS week,"
+        " COALESCE(c.country, '?') AS country, COUNT(*) AS n"
+        " FROM web_incidents i LEFT JOIN cards c ON c.identity = i.created_by"
+        " WHERE i.first_seen_us > ? GROUP BY week, country ORDER BY week", [since])
+    weeks_seen = sorted({r["week"] for r in rows})
+    series: dict[str, list[int]] = {}
+    for r in rows:
+        series.setdefault(r["country"], [0] * len(weeks_seen))[weeks_seen.index(r["week"])] = r["n"]
+    return {"weeks": weeks_seen, "series": dict(sorted(series.items()))}
+
+
+def top_terms(store: Store, kind: str, limit: int = 10) -> list[tuple[str, int]]:
+    rows = store.query("SELECT value, COUNT(*) AS n FROM web_incident_terms WHERE kind = ?"
+                       " GROUP BY value ORDER BY n DESC, value LIMIT ?", [kind, limit])
+    return [(r["value"], r["n"]) for r in rows]
+
+
+@blueprint.route("/dashboard")
+def dashboard():
+    store = current_node().store
+    ensure_schema(store)
+    total = store.one("SELECT COUNT(*) AS n FROM web_incidents")["n"]
+    return render_template("dashboard.html", total=total)
+
+
+@blueprint.route("/dashboard/data.json")
+def dashboard_data():
+    node = current_node()
+    store = node.store
+    ensure_schema(store)
+    techniques = top_terms(store, "technique")
+    return jsonify({
+        "per_week": incidents_per_week(store),
+        "techniques": [{"label": f"{t} {node.disarm.name(t) or ''}".strip(), "id": t, "n": n}
+                       for t, n in techniques],
+        "platforms": [{"label": p, "n": n} for p, n in top_terms(store, "platform", 12)],
+        "verdicts": [{"label": v, "n": n} for v, n in top_terms(store, "verdict", 12)],
+    })

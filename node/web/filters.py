@@ -1,0 +1,31 @@
+"""Template filters: times and codes as an analyst reads them."""
+from __future__ import annotations
+
+import time
+
+from ..timefmt import taxii_to_us
+from . import blueprint
+
+
+@blueprint.app_template_filter("us_time")
+def us_time(us: int | None) -> str:
+    if us is None:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(us / 1_000_000))
+
+
+@blueprint.app_template_filter("stix_time")
+def stix_time(stamp: str | None) -> str:
+    """A STIX timestamp shortened to the minute; the raw value if it does not parse."""
+    if not stamp:
+        return "—"
+    try:
+        us = taxii_to_us(stamp)
+    except Exception:
+        return stamp
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(us / 1_000_000))
+
+
+@blueprint.app_template_filter("tlp_class")
+def tlp_class(tlp: str | None) -> str:
+    return "tlp-" + (tlp or "unknown").replace("+", "-")

@@ -1,0 +1,122 @@
+"""Flask-WTF forms. Each carries a CSRF token; the incident form turns what an analyst
+typed into an incident record (data-model.md) and puts record errors next to fields.
+
+Free text (title, summary, claim, threat actor, logins) is passed on exactly as typed;
+codes (platforms, countries) are case-normalised, list inputs split by line or comma.
+"""
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..disarm import Disarm
+from ..errors import InputError
+from ..incident import FIELDS, VERDICTS
+from ..policy import TLP_ORDER
+
+LANGUAGE_SUGGESTIONS = ("kk", "uz", "ru", "ky", "tg", "tk", "tr", "az", "en")
+
+
+class LoginForm(FlaskForm):
+    name = StringField("User name", render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", render_kw={"autocomplete": "current-password"})
+
+
+class PostForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class QuarantineDeleteForm(FlaskForm):
+    id = StringField()
+    version = StringField()
+    digest = StringField()
+
+
+def _split_lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _split_codes(text: str | None) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text or "") if part]
+
+
+def _keep_typed(text: str | None) -> str | None:
+    # Browsers send a textarea's line breaks as CRLF; the analyst typed plain newlines.
+    return None if text is None else text.replace("\r\n", "\n")
+
+
+class IncidentForm(FlaskForm):
+    title = StringField("Title")
+    summary = TextAreaField("Summary", render_kw={"rows": 5})
+    claim = TextAreaField("Claim", render_kw={"rows": 3})
+    language = StringField("Language", render_kw={"list": "language-codes", "size": 4, "autocomplete": "off"})
+    first_seen = StringField("First seen", render_kw={"placeholder": "2026-11-20 or 2026-11-20T08:00:00Z"})
+    last_seen = StringField("Last seen", render_kw={"placeholder": "optional"})
+    platforms = StringField("Platforms", render_kw={"placeholder": "telegram, tiktok"})
+    target_countries = StringField("Target countries", render_kw={"placeholder": "KZ, UZ"})
+    disarm = SelectMultipleField("DISARM", validate_choice=False, render_kw={"size": 12})
+    urls = TextAreaField("URLs", render_kw={"rows": 3, "placeholder": "one per line"})
+    accounts = TextAreaField("Accounts", render_kw={"rows": 3, "placeholder": "telegram @channel_name"})
+    media_sha256 = TextAreaField("Media SHA-256", render_kw={"rows": 2, "placeholder": "one hash per line"})
+    verdict = SelectField("Verdict", choices=[("", "— choose —"), *((v, v) for v in VERDICTS)])
+    confidence = StringField("Confidence", render_kw={"type": "number", "min": 0, "max": 100, "step": 1})
+    fact_check_url = StringField("Fact-check URL", render_kw={"placeholder": "https://"})
+    threat_actor = StringField("Threat actor")
+    tlp = SelectField("TLP", choices=[(t, f"TLP:{t.upper()}") for t in TLP_ORDER])
+    share = SelectMultipleField("Share", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+
+    def __init__(self, disarm: Disarm, feeds: dict, default_tlp: str, **kwargs):
+        super().__init__(**kwargs)
+        self.disarm_loaded = disarm.loaded
+        self.disarm.choices = {tactic: [(t.id, f"{t.id} {t.name}") for t in techniques]
+                               for tactic, techniques in disarm.by_tactic()}
+        self.share.choices = [(name, feed.title) for name, feed in feeds.items()]
+        if not self.is_submitted():
+            self.tlp.data = default_tlp
+            self.share.data = list(feeds)
+
+    def record(self) -> dict | None:
+        """The incident record, or None after putting parse errors on their fields."""
+        record: dict = {}
+        for name in ("title", "summary", "claim", "language", "first_seen", "last_seen", "verdict",
+                     "confidence", "fact_check_url", "threat_actor", "tlp"):
+            value = self[name].data
+            if name in ("summary", "claim"):
+                value = _keep_typed(value)
+            if value not in (None, ""):
+                record[name] = value
+        for name in ("title", "summary", "language", "first_seen", "verdict"):
+            record.setdefault(name, "")  # let the record validator name the missing field
+        record["platforms"] = [p.lower() for p in _split_codes(self.platforms.data)]
+        record["target_countries"] = [c.upper() for c in _split_codes(self.target_countries.data)]
+        record["disarm"] = [t for value in (self.disarm.data or []) for t in _split_codes(value)]
+        record["urls"] = _split_lines(self.urls.data)
+        record["media_sha256"] = _split_lines(self.media_sha256.data)
+        record["share"] = list(self.share.data or [])
+        accounts = self._accounts()
+        if accounts is None:
+            return None
+        record["accounts"] = accounts
+        return {k: v for k, v in record.items() if v != [] or k == "share"}
+
+    def _accounts(self) -> list[dict] | None:
+        accounts = []
+        for line in _split_lines(self.accounts.data):
+            parts = line.split(None, 1)
+            if len(parts) != 2:
+                self.accounts.errors = [f"{line!r}: write the platform, a space, then the login "
+                                        "(e.g. telegram @channel_name)"]
+                return None
+            accounts.append({"platform": parts[0].lower(), "login": parts[1]})
+        return accounts
+
+    def show_error(self, error: InputError) -> None:
+        """Put a record error next to the field it names (validate starts messages with it)."""
+        field_name, _, rest = error.message.partition(": ")
+        if field_name in FIELDS and field_name in self:
+            self[field_name].errors = [*self[field_name].errors, rest or error.message]
+        else:
+            self.form_errors.append(error.message)

@@ -1,0 +1,190 @@
+"""Incident pages: the list with filters, the form, one incident, its STIX bundle."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import datetime, timezone
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from ..app import current_node
+from ..errors import InputError, QalqanError
+from ..incident import VERDICTS
+from ..policy import TLP_ORDER
+from . import blueprint
+from .forms import IncidentForm
+from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, describe_observable, indexed_incident,
+                    list_incidents, related_incidents, term_values)
+from .provenance import provenance_of
+from .sharing import feed_in_words, reach_table
+
+INCIDENT_ID_RE = re.compile(r"^incident--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+FILTER_TERMS = {"platform": "platform", "country": "country", "technique": "technique", "tlp": "tlp",
+                "verdict": "verdict", "node": "node"}
+
+
+# -- list ---------------------------------------------------------------------------------
+
+def _day_us(text: str, field: str, errors: list[str]) -> int | None:
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        errors.append(f"{field}: {text!r} is not a date such as 2026-11-20")
+        return None
+    return int(day.timestamp()) * 1_000_000
+
+
+def filters_from(args: MultiDict) -> tuple[Filters, list[str]]:
+    errors: list[str] = []
+    terms = {kind: args.get(name, "").strip() for name, kind in FILTER_TERMS.items() if args.get(name, "").strip()}
+    until = _day_us(args.get("to", "").strip(), "to", errors)
+    before = args.get("before", "")
+    return Filters(
+        text=args.get("q", ""),
+        terms=terms,
+        seen_from_us=_day_us(args.get("from", "").strip(), "from", errors),
+        seen_until_us=None if until is None else until + 86_400_000_000,
+        before=int(before) if before.isdigit() else None,
+    ), errors
+
+
+@blueprint.route("/incidents")
+def incident_list():
+    node = current_node()
+    filters, errors = filters_from(request.args)
+    rows = list_incidents(node.store, filters)
+    page, has_more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+    total, capped = count_incidents(node.store, filters)
+    args = {k: v for k, v in request.args.items() if k != "before" and v}
+    older = url_for("web.incident_list", **args, before=page[-1]["n"]) if has_more else None
+    first = url_for("web.incident_list", **args) if filters.before is not None else None
+    options = {
+        "platform": term_values(node.store, "platform"),
+        "country": term_values(node.store, "country"),
+        "technique": term_values(node.store, "technique"),
+        "tlp": list(TLP_ORDER),
+        "verdict": list(VERDICTS),
+        "node": [(c["identity"], f"{c['name']} ({c['country']})") for c in node.trust.cards()],
+    }
+    return render_template("incidents/list.html", rows=page, total=total, capped=capped, older=older,
+                           first=first, args=request.args, options=options, errors=errors,
+                           technique_names={t: node.disarm.name(t) for t in options["technique"]})
+
+
+# -- form -----------------------------------------------------------------------------------
+
+def _incident_form() -> IncidentForm:
+    node = current_node()
+    return IncidentForm(node.disarm, node.config.feeds, node.config["default_tlp"])
+
+
+@blueprint.route("/incidents/new", methods=["GET", "POST"])
+def incident_new():
+    node = current_node()
+    form = _incident_form()
+    status = 200
+    if form.validate_on_submit():
+        record = form.record()
+        if record is not None:
+            try:
+                result = node.add_incident(record)
+            except InputError as exc:
+                form.show_error(exc)
+            except QalqanError as exc:
+                form.form_errors.append(exc.message)
+            else:
+                flash(f"Recorded and signed: {result.incident_id} in {result.report_id}.")
+                return redirect(url_for("web.incident_show", incident_id=result.incident_id))
+        status = 400
+    elif request.method == "POST":
+        status = 400  # a missing or stale CSRF token
+    feeds = node.config.feeds
+    return render_template("incidents/new.html", form=form, reach=reach_table(feeds),
+                           feed_words={name: feed_in_words(f) for name, f in feeds.items()}), status
+
+
+# -- one incident -------------------------------------------------------------------------
+
+def _stored(incident_id: str) -> dict:
+    if not INCIDENT_ID_RE.match(incident_id):
+        abort(404)
+    row = current_node().store.one("SELECT * FROM objects WHERE id = ? AND latest = 1", [incident_id])
+    if row is None:
+        abort(404)
+    return row
+
+
+def _bundle_rows(incident_id: str, report_id: str | None) -> list[dict]:
+    """The stored rows of the incident's STIX objects: report, incident, what the report refers to."""
+    store = current_node().store
+    ids = [incident_id]
+    if report_id:
+        ids = [report_id, incident_id] + [r["ref"] for r in store.query(
+            "SELECT ref FROM report_refs WHERE report = ? ORDER BY ref", [report_id]) if r["ref"] != incident_id]
+    rows = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows += store.query("SELECT id, version, type, tlp, created_by, json FROM objects WHERE latest = 1 AND id IN"
+                            f" ({', '.join('?' for _ in chunk)})", chunk)
+    order = {oid: i for i, oid in enumerate(ids)}
+    return sorted(rows, key=lambda r: order[r["id"]])
+
+
+def _details(incident: dict, neighbours: list[dict]) -> dict:
+    from ..wellknown import DISINFO_EXT
+    ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
+    node = current_node()
+    refs = incident.get("external_references") or []
+    by_kind: dict[str, list[str]] = {}
+    for obj in neighbours:
+        if obj["type"] in OBSERVABLE_TYPES:
+            kind, value = describe_observable(obj)
+            by_kind.setdefault(kind, []).append(value)
+    return {
+        "claim": ext.get("claim"), "verdict": ext.get("verdict"), "case_id": ext.get("case_id"),
+        "languages": ext.get("languages") or [], "first_seen": ext.get("first_seen"),
+        "last_seen": ext.get("last_seen"), "platforms": ext.get("platforms") or [],
+        "target_countries": ext.get("target_countries") or [],
+        "disarm": [(t, node.disarm.name(t) if isinstance(t, str) else None)
+                   for t in ext.get("disarm_techniques") or []],
+        "fact_check_urls": [r.get("url") for r in refs if r.get("source_name") == "fact-check" and r.get("url")],
+        "threat_actors": [o.get("name") for o in neighbours if o["type"] == "threat-actor"],
+        "urls": by_kind.get("url", []), "domains": by_kind.get("domain-name", []),
+        "accounts": by_kind.get("account", []), "media": by_kind.get("media", []),
+    }
+
+
+@blueprint.route("/incidents/<incident_id>")
+def incident_show(incident_id: str):
+    node = current_node()
+    stored = _stored(incident_id)
+    incident = json.loads(stored["json"])
+    entry = indexed_incident(node.store, incident_id) or {}
+    rows = _bundle_rows(incident_id, entry.get("report_id"))
+    objects = [json.loads(r["json"]) for r in rows]
+    feeds = {f.id: f for f in node.config.feeds.values()}
+    in_feeds = [feeds[f] for f in node.store.feeds_of(incident_id) if f in feeds]
+    return render_template(
+        "incidents/show.html", incident=incident, entry=entry, stored=stored, details=_details(incident, objects),
+        objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
+        related=related_incidents(node.store, incident_id))
+
+
+@blueprint.route("/incidents/<incident_id>/stix.json")
+def incident_bundle(incident_id: str):
+    """The incident's STIX objects as a bundle: stored canonical JSON, byte for byte,
+    plus the signer's card so the file verifies on its own (`qalqan verify`)."""
+    node = current_node()
+    stored = _stored(incident_id)
+    entry = indexed_incident(node.store, incident_id) or {}
+    rows = _bundle_rows(incident_id, entry.get("report_id"))
+    card = node.store.one("SELECT id, json FROM objects WHERE id = ? AND latest = 1", [stored["created_by"] or ""])
+    texts = [r["json"] for r in rows] + ([card["json"]] if card and card["id"] not in {r["id"] for r in rows} else [])
+    body = '{"type":"bundle","id":"bundle--%s","objects":[\n%s\n]}\n' % (uuid.uuid4(), ",\n".join(texts))
+    return Response(body, mimetype="application/stix+json;version=2.1", headers={
+        "Content-Disposition": f'attachment; filename="{incident_id}.json"'})
+

@@ -1,0 +1,361 @@
+"""The UI's incident index: one row per incident, filter terms and an FTS5 table.
+
+Every object the node stores, whatever door it came in by, passes
+`index_stored_object`, so own, imported, pushed and pulled incidents are all here.
+An incident, its report and the report's observables may arrive in any order:
+each arrival re-indexes the incidents it touches from what the store holds then.
+
+Rows are numbered in order of first arrival (`n`); lists are newest first by `n`,
+which lets filter terms, the FTS index and paging all walk one order.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ..store import Store
+from ..timefmt import taxii_to_us
+from ..wellknown import DISINFO_EXT
+
+OBSERVABLE_TYPES = ("url", "domain-name", "user-account", "file")
+# Objects whose content shows up in an incident's index row besides the incident itself.
+INDEXED_NEIGHBOURS = (*OBSERVABLE_TYPES, "threat-actor")
+TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language")
+PAGE_SIZE = 50
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS web_incidents (
+    n INTEGER PRIMARY KEY,
+    incident_id TEXT NOT NULL UNIQUE,
+    version TEXT, report_id TEXT, title TEXT, summary TEXT, claim TEXT, language TEXT,
+    verdict TEXT, tlp TEXT, confidence INTEGER, case_id TEXT, created TEXT,
+    first_seen TEXT, first_seen_us INTEGER, last_seen TEXT, threat_actor TEXT,
+    created_by TEXT, key_id TEXT, origin TEXT, source TEXT, received INTEGER
+);
+CREATE INDEX IF NOT EXISTS web_incidents_first_seen ON web_incidents (first_seen_us);
+CREATE INDEX IF NOT EXISTS web_incidents_created_by ON web_incidents (created_by, first_seen_us);
+CREATE TABLE IF NOT EXISTS web_incident_terms (
+    kind TEXT NOT NULL, value TEXT NOT NULL, incident INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, incident)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS web_incident_terms_incident ON web_incident_terms (incident);
+CREATE VIRTUAL TABLE IF NOT EXISTS web_incident_fts USING fts5(
+    title, summary, claim, threat_actor, observables, case_id,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+);
+"""
+
+_ready: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+def ensure_schema(store: Store) -> None:
+    if store.path in _ready:
+        return
+    with _ready_lock:
+        # Statement by statement: executescript would commit a transaction the caller holds open.
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                store.conn.execute(statement)
+        _ready.add(store.path)
+
+
+# -- keeping the index --------------------------------------------------------------
+
+def index_stored_object(store: Store, obj: dict, row: dict) -> None:
+    """Ingest hook: re-index the incidents a newly stored object belongs to."""
+    kind = obj.get("type")
+    if kind == "incident":
+        ensure_schema(store)
+        reindex_incident(store, obj["id"])
+    elif kind == "report":
+        ensure_schema(store)
+        for ref in obj.get("object_refs") or ():
+            if isinstance(ref, str) and ref.startswith("incident--"):
+                reindex_incident(store, ref)
+    elif kind in INDEXED_NEIGHBOURS:
+        ensure_schema(store)
+        for incident_id in _incidents_referring_to(store, obj["id"]):
+            reindex_incident(store, incident_id)
+
+
+def _incidents_referring_to(store: Store, object_id: str) -> list[str]:
+    return [r["ref"] for r in store.query(
+        "SELECT DISTINCT r2.ref FROM report_refs r1 JOIN report_refs r2 ON r2.report = r1.report"
+        " WHERE r1.ref = ? AND r2.ref LIKE 'incident--%'", [object_id])]
+
+
+def reindex_incident(store: Store, incident_id: str) -> None:
+    stored = store.one("SELECT json, version, tlp, created_by, key_id, origin, source, received"
+                       " FROM objects WHERE id = ? AND latest = 1", [incident_id])
+    if stored is None:
+        return  # the report came first; the incident's own arrival will index it
+    incident = json.loads(stored["json"])
+    report_id = _report_of(store, incident_id)
+    neighbours = _neighbours(store, report_id) if report_id else []
+    entry = _entry(incident, stored, report_id, neighbours)
+    n = _upsert(store, entry)
+    _write_terms(store, n, _terms(entry, incident))
+    _write_fts(store, n, entry, _observable_text(neighbours))
+
+
+def _report_of(store: Store, incident_id: str) -> str | None:
+    row = store.one("SELECT r.report FROM report_refs r JOIN objects o ON o.id = r.report AND o.latest = 1"
+                    " WHERE r.ref = ? ORDER BY o.received LIMIT 1", [incident_id])
+    return row["report"] if row else None
+
+
+def _neighbours(store: Store, report_id: str) -> list[dict]:
+    types = ", ".join("?" for _ in INDEXED_NEIGHBOURS)
+    rows = store.query(
+        "SELECT o.json FROM report_refs r JOIN objects o ON o.id = r.ref AND o.latest = 1"
+        f" WHERE r.report = ? AND o.type IN ({types})", [report_id, *INDEXED_NEIGHBOURS])
+    return [json.loads(r["json"]) for r in rows]
+
+
+def _entry(incident: dict, stored: dict, report_id: str | None, neighbours: list[dict]) -> dict:
+    ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
+    first_seen = ext.get("first_seen")
+    actors = [o.get("name") for o in neighbours if o.get("type") == "threat-actor" and o.get("name")]
+    languages = ext.get("languages") or []
+    return {
+        "incident_id": incident["id"], "version": stored["version"], "report_id": report_id,
+        "title": _str(incident.get("name")), "summary": _str(incident.get("description")),
+        "claim": _str(ext.get("claim")), "language": _str(incident.get("lang") or (languages[:1] or [None])[0]),
+        "verdict": _str(ext.get("verdict")), "tlp": stored["tlp"],
+        "confidence": incident.get("confidence") if isinstance(incident.get("confidence"), int) else None,
+        "case_id": _str(ext.get("case_id")), "created": _str(incident.get("created")),
+        "first_seen": _str(first_seen), "first_seen_us": _us(first_seen), "last_seen": _str(ext.get("last_seen")),
+        "threat_actor": ", ".join(actors) or None,
+        "created_by": stored["created_by"], "key_id": stored["key_id"], "origin": stored["origin"],
+        "source": stored["source"], "received": stored["received"],
+    }
+
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _us(stamp) -> int | None:
+    try:
+        return taxii_to_us(stamp) if isinstance(stamp, str) else None
+    except Exception:
+        return None
+
+
+def _upsert(store: Store, entry: dict) -> int:
+    columns = list(entry)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "incident_id")
+    store.conn.execute(
+        f"INSERT INTO web_incidents ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        f" ON CONFLICT (incident_id) DO UPDATE SET {updates}", [entry[c] for c in columns])
+    return store.one("SELECT n FROM web_incidents WHERE incident_id = ?", [entry["incident_id"]])["n"]
+
+
+def _terms(entry: dict, incident: dict) -> set[tuple[str, str]]:
+    ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
+    terms = set()
+    for kind, values in (("platform", ext.get("platforms")), ("country", ext.get("target_countries")),
+                         ("technique", ext.get("disarm_techniques"))):
+        for value in values or ():
+            if isinstance(value, str):
+                terms.add((kind, value))
+    for kind, column in (("tlp", "tlp"), ("verdict", "verdict"), ("node", "created_by"), ("language", "language")):
+        if entry[column]:
+            terms.add((kind, entry[column]))
+    return terms
+
+
+def _write_terms(store: Store, n: int, terms: Iterable[tuple[str, str]]) -> None:
+    store.conn.execute("DELETE FROM web_incident_terms WHERE incident = ?", [n])
+    store.conn.executemany("INSERT OR IGNORE INTO web_incident_terms (kind, value, incident) VALUES (?, ?, ?)",
+                           [(kind, value, n) for kind, value in terms])
+
+
+def _observable_text(neighbours: list[dict]) -> str:
+    parts = []
+    for obj in neighbours:
+        kind = obj.get("type")
+        if kind in ("url", "domain-name"):
+            parts.append(_str(obj.get("value")) or "")
+        elif kind == "user-account":
+            parts.append(f"{obj.get('account_type', '')} {obj.get('account_login', '')}")
+        elif kind == "file":
+            parts.extend(v for v in (obj.get("hashes") or {}).values() if isinstance(v, str))
+    return "\n".join(parts)
+
+
+def _write_fts(store: Store, n: int, entry: dict, observables: str) -> None:
+    store.conn.execute("DELETE FROM web_incident_fts WHERE rowid = ?", [n])
+    store.conn.execute(
+        "INSERT INTO web_incident_fts (rowid, title, summary, claim, threat_actor, observables, case_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [n, entry["title"] or "", entry["summary"] or "", entry["claim"] or "", entry["threat_actor"] or "",
+         observables, entry["case_id"] or ""])
+
+
+def backfill(store: Store) -> int:
+    """Index incidents stored before the index existed (or by a node without the UI)."""
+    ensure_schema(store)
+    missing = store.query(
+        "SELECT o.id FROM objects o WHERE o.type = 'incident' AND o.latest = 1"
+        " AND NOT EXISTS (SELECT 1 FROM web_incidents i WHERE i.incident_id = o.id) ORDER BY o.received")
+    for start in range(0, len(missing), 500):
+        with store.transaction():
+            for row in missing[start:start + 500]:
+                reindex_incident(store, row["id"])
+    return len(missing)
+
+
+# -- queries ----------------------------------------------------------------------------
+
+@dataclass
+class Filters:
+    text: str = ""
+    terms: dict[str, str] = field(default_factory=dict)  # kind → value, kinds from TERM_KINDS
+    seen_from_us: int | None = None
+    seen_until_us: int | None = None
+    before: int | None = None  # paging cursor: show rows with n below this
+    limit: int = PAGE_SIZE
+
+
+def fts_query(text: str) -> str | None:
+    """User words → an FTS5 query: every word must occur (as a prefix); no FTS syntax passes."""
+    words = [w for w in text.split() if any(c.isalnum() for c in w)]
+    if not words:
+        return None
+    return " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def _where(filters: Filters) -> tuple[list[str], list]:
+    conds, params = [], []
+    for kind, value in filters.terms.items():
+        if kind in TERM_KINDS and value:
+            conds.append("i.n IN (SELECT incident FROM web_incident_terms WHERE kind = ? AND value = ?)")
+            params += [kind, value]
+    match = fts_query(filters.text)
+    if match:
+        conds.append("i.n IN (SELECT rowid FROM web_incident_fts WHERE web_incident_fts MATCH ?)")
+        params.append(match)
+    if filters.seen_from_us is not None:
+        conds.append("i.first_seen_us >= ?")
+        params.append(filters.seen_from_us)
+    if filters.seen_until_us is not None:
+        conds.append("i.first_seen_us < ?")
+        params.append(filters.seen_until_us)
+    return conds, params
+
+
+LIST_COLUMNS = ("i.n, i.incident_id, i.title, i.verdict, i.tlp, i.language, i.first_seen, i.created, i.case_id,"
+                " i.created_by, i.origin, i.source, i.received, c.name AS node_name, c.country AS node_country")
+
+
+def list_incidents(store: Store, filters: Filters) -> list[dict]:
+    """One page, newest first; a row beyond the limit tells the caller there is a next page."""
+    ensure_schema(store)
+    conds, params = _where(filters)
+    if filters.before is not None:
+        conds.append("i.n < ?")
+        params.append(filters.before)
+    where = " AND ".join(conds) or "1"
+    rows = store.query(
+        f"SELECT {LIST_COLUMNS} FROM web_incidents i LEFT JOIN cards c ON c.identity = i.created_by"
+        f" WHERE {where} ORDER BY i.n DESC LIMIT ?", [*params, filters.limit + 1])
+    return _with_terms(store, rows)
+
+
+def count_incidents(store: Store, filters: Filters, cap: int = 10_000) -> tuple[int, bool]:
+    """How many match, counted up to `cap` so a broad search stays cheap; (count, capped)."""
+    ensure_schema(store)
+    conds, params = _where(filters)
+    where = " AND ".join(conds) or "1"
+    n = store.one(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM web_incidents i WHERE {where} LIMIT ?)",
+                  [*params, cap + 1])["n"]
+    return min(n, cap), n > cap
+
+
+def _with_terms(store: Store, rows: list[dict]) -> list[dict]:
+    if not rows:
+        return rows
+    ns = [r["n"] for r in rows]
+    terms: dict[int, dict[str, list[str]]] = {n: {} for n in ns}
+    for t in store.query(f"SELECT incident, kind, value FROM web_incident_terms WHERE incident IN "
+                         f"({', '.join('?' for _ in ns)}) AND kind IN ('platform', 'country', 'technique')"
+                         " ORDER BY value", ns):
+        terms[t["incident"]].setdefault(t["kind"], []).append(t["value"])
+    for r in rows:
+        r["terms"] = terms[r["n"]]
+    return rows
+
+
+def indexed_incident(store: Store, incident_id: str) -> dict | None:
+    ensure_schema(store)
+    return store.one("SELECT i.*, c.name AS node_name, c.country AS node_country FROM web_incidents i"
+                     " LEFT JOIN cards c ON c.identity = i.created_by WHERE i.incident_id = ?", [incident_id])
+
+
+def term_values(store: Store, kind: str) -> list[str]:
+    """Values a filter can take (distinct values via the terms index: a skip-scan per value)."""
+    ensure_schema(store)
+    values, last = [], ""
+    while len(values) < 500:
+        row = store.one("SELECT value FROM web_incident_terms WHERE kind = ? AND value > ? ORDER BY value LIMIT 1",
+                        [kind, last])
+        if row is None:
+            break
+        values.append(row["value"])
+        last = row["value"]
+    return values
+
+
+def related_incidents(store: Store, incident_id: str, limit: int = 50) -> list[dict]:
+    """Other incidents, from any node, whose reports share an observable with this one's.
+
+    Observable ids are deterministic (UUIDv5 of the value), so the same URL recorded at
+    two nodes is one id and the report_refs index finds the match directly."""
+    ensure_schema(store)
+    like = " OR ".join(f"mine.ref LIKE '{t}--%'" for t in OBSERVABLE_TYPES)
+    pairs = store.query(
+        "SELECT DISTINCT other.ref AS incident_id, mine.ref AS shared"
+        " FROM report_refs own"
+        " JOIN report_refs mine ON mine.report = own.report"
+        " JOIN report_refs theirs ON theirs.ref = mine.ref AND theirs.report != own.report"
+        " JOIN report_refs other ON other.report = theirs.report AND other.ref LIKE 'incident--%'"
+        f" WHERE own.ref = ? AND ({like}) AND other.ref != ? LIMIT 2000", [incident_id, incident_id])
+    shared: dict[str, list[str]] = {}
+    for p in pairs:
+        shared.setdefault(p["incident_id"], []).append(p["shared"])
+    ranked = sorted(shared.items(), key=lambda kv: -len(kv[1]))[:limit]
+    values = observable_values(store, {ref for _, refs in ranked for ref in refs})
+    related = []
+    for other_id, refs in ranked:
+        entry = indexed_incident(store, other_id) or {"incident_id": other_id, "title": None}
+        entry["shared"] = sorted(values.get(ref, (ref.split("--")[0], ref)) for ref in refs)
+        related.append(entry)
+    return related
+
+
+def observable_values(store: Store, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """id → (kind, the value as an analyst reads it) for observables the node holds."""
+    ids = list(ids)
+    out = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in store.query(f"SELECT id, json FROM objects WHERE latest = 1 AND id IN "
+                               f"({', '.join('?' for _ in chunk)})", chunk):
+            out[row["id"]] = describe_observable(json.loads(row["json"]))
+    return out
+
+
+def describe_observable(obj: dict) -> tuple[str, str]:
+    kind = obj.get("type", "")
+    if kind in ("url", "domain-name"):
+        return kind, str(obj.get("value", ""))
+    if kind == "user-account":
+        return "account", f"{obj.get('account_type', '')}: {obj.get('account_login', '')}"
+    if kind == "file":
+        hashes = obj.get("hashes") or {}
+        return "media", str(hashes.get("SHA-256") or next(iter(hashes.values()), ""))
+    return kind, obj.get("id", "")

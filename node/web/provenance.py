@@ -1,0 +1,56 @@
+"""Where an incident comes from: who signed it, with which key, does it verify now,
+and how and when it reached this node."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import QalqanError
+from ..home import Node
+from ..signing import signature_of
+
+ARRIVALS = {
+    "own": "recorded at this node",
+    "peer": "received from partner node {source}",
+    "import": "imported from a file",
+    "external": "received from unsigned source {source}",
+}
+
+
+@dataclass
+class Provenance:
+    signer_id: str | None
+    signer_name: str | None
+    signer_country: str | None
+    is_this_node: bool
+    key_id: str | None
+    verified: bool
+    verification: str
+    arrival: str
+    source: str | None
+    received_us: int
+    versions: int
+
+
+def _verify(node: Node, obj: dict, origin: str) -> tuple[bool, str]:
+    if origin == "external" and not signature_of(obj):
+        return False, "not signed: stored from an unsigned source"
+    try:
+        key_id = node.trust.verify(obj)
+    except QalqanError as exc:
+        return False, exc.message
+    return True, f"signature verifies now with pinned key {key_id}"
+
+
+def provenance_of(node: Node, obj: dict, stored: dict) -> Provenance:
+    card = node.store.one("SELECT name, country FROM cards WHERE identity = ?", [stored["created_by"] or ""])
+    verified, verification = _verify(node, obj, stored["origin"])
+    versions = node.store.one("SELECT COUNT(*) AS n FROM objects WHERE id = ?", [obj["id"]])["n"]
+    return Provenance(
+        signer_id=stored["created_by"], signer_name=card["name"] if card else None,
+        signer_country=card["country"] if card else None,
+        is_this_node=stored["created_by"] == node.config.identity,
+        key_id=stored["key_id"] or (signature_of(obj) or {}).get("key_id"),
+        verified=verified, verification=verification,
+        arrival=ARRIVALS.get(stored["origin"], stored["origin"]).format(source=stored["source"] or "?"),
+        source=stored["source"], received_us=stored["received"], versions=versions,
+    )

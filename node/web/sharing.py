@@ -1,0 +1,46 @@
+"""Who will see an incident, in plain words, for each TLP level and feed choice.
+
+Feed files and policy.py decide; this module only describes their decision."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Feed
+from ..policy import NEVER_SHARED, RELAYABLE, TLP_ORDER, effective_ceiling, may_carry
+
+
+@dataclass
+class Reach:
+    tlp: str
+    feeds: list[Feed]
+    sentence: str
+
+
+def readers_in_words(feed: Feed) -> str:
+    if feed.is_public:
+        return "anyone, without an account"
+    if feed.readers:
+        return "partner nodes " + ", ".join(feed.readers)
+    return "no partner yet (no readers in its feed file)"
+
+
+def feed_in_words(feed: Feed) -> str:
+    return f"carries up to TLP:{effective_ceiling(feed.max_tlp).upper()}; read by {readers_in_words(feed)}"
+
+
+def reach_of(tlp: str, feeds: dict[str, Feed]) -> Reach:
+    if tlp in NEVER_SHARED:
+        return Reach(tlp, [], "Never leaves this node: only this node's analysts see it, whatever is ticked "
+                              "under Share.")
+    carrying = [f for f in feeds.values() if may_carry(f.max_tlp, tlp)]
+    if not carrying:
+        return Reach(tlp, [], "No feed carries this level: only this node's analysts see it.")
+    parts = [f"{f.title} ({readers_in_words(f)})" for f in carrying]
+    sentence = "If ticked under Share, published in: " + "; ".join(parts) + "."
+    if tlp in RELAYABLE:
+        sentence += " Partners may pass TLP:" + tlp.upper() + " incidents on to their own partners."
+    return Reach(tlp, carrying, sentence)
+
+
+def reach_table(feeds: dict[str, Feed]) -> list[Reach]:
+    return [reach_of(tlp, feeds) for tlp in TLP_ORDER]

@@ -1,0 +1,56 @@
+// Dashboard charts with Chart.js; the numbers come from the JSON endpoint named
+// in the data-src attribute (no inline script: the CSP forbids it).
+"use strict";
+
+const PALETTE = ["#1f5fa8", "#d9822b", "#2e8b57", "#b03a48", "#6b4fa0", "#2b9aa8",
+                 "#8c6d1f", "#5b6472", "#c2185b", "#7cb342", "#3949ab", "#f4511e"];
+
+function barChart(id, items, horizontal) {
+  const canvas = document.getElementById(id);
+  if (!canvas) return;
+  new Chart(canvas, {
+    type: "bar",
+    data: {
+      labels: items.map((i) => i.label),
+      datasets: [{ label: "incidents", data: items.map((i) => i.n),
+                   backgroundColor: items.map((_, k) => PALETTE[k % PALETTE.length]) }],
+    },
+    options: {
+      indexAxis: horizontal ? "y" : "x", maintainAspectRatio: false, animation: false,
+      plugins: { legend: { display: false } },
+      scales: { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  });
+}
+
+function weeksChart(perWeek) {
+  const canvas = document.getElementById("chart-weeks");
+  if (!canvas) return;
+  const countries = Object.keys(perWeek.series);
+  new Chart(canvas, {
+    type: "bar",
+    data: {
+      labels: perWeek.weeks,
+      datasets: countries.map((country, k) => ({
+        label: country, data: perWeek.series[country], backgroundColor: PALETTE[k % PALETTE.length] })),
+    },
+    options: {
+      maintainAspectRatio: false, animation: false,
+      scales: { x: { stacked: true, title: { display: true, text: "week starting" } },
+                y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  });
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const charts = document.getElementById("charts");
+  if (!charts || typeof Chart === "undefined") return;
+  const response = await fetch(charts.dataset.src, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const data = await response.json();
+  weeksChart(data.per_week);
+  barChart("chart-techniques", data.techniques, true);
+  barChart("chart-platforms", data.platforms, false);
+  barChart("chart-verdicts", data.verdicts, false);
+  charts.dataset.ready = "true";
+});

@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import jsonschema
+import re
 
 from .errors import InputError, SignatureError, UntrustedSigner
 from .signing import canonical, check_signature_fields, key_id_of, public_key_from_b64u, b64u_decode, verify_with
 from .store import Store
-from .timefmt import now_us, taxii_to_us, version_key
-from .wellknown import NODE_KEYS_EXT, schema
+from .timefmt import is_stix_timestamp, now_us, taxii_to_us, version_key
+from .wellknown import NODE_KEYS_EXT
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,41 @@ def card_keys(card: dict) -> dict:
     ext = (card.get("extensions") or {}).get(NODE_KEYS_EXT)
     if not isinstance(ext, dict):
         raise InputError(f"{card.get('id')}: card carries no node-keys extension")
-    try:
-        jsonschema.validate(ext, schema("node-keys-v1.json"))
-    except jsonschema.ValidationError as exc:
-        raise InputError(f"{card.get('id')}: node-keys extension is invalid: {exc.message}") from None
+    problem = _node_keys_problem(ext)
+    if problem:
+        raise InputError(f"{card.get('id')}: node-keys extension is invalid: {problem}")
     for entry in ext["keys"]:
         if key_id_of(b64u_decode(entry["public_key"])) != entry["key_id"]:
             raise InputError(f"{card.get('id')}: key_id {entry['key_id']} does not match its public key")
     if card.get("created_by_ref") != card.get("id"):
         raise InputError(f"{card.get('id')}: a card must be created by the identity itself")
     return ext
+
+
+_KEY_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+_PUBLIC_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_KEY_FIELDS = {"key_id", "algorithm", "public_key", "valid_from", "revoked"}
+
+
+def _node_keys_problem(ext: dict) -> str | None:
+    """What is wrong with a node-keys extension (schemas/node-keys-v1.json), or None."""
+    if set(ext) != {"extension_type", "keys", "country"} or ext["extension_type"] != "property-extension":
+        return "expected exactly extension_type, keys and country"
+    if not isinstance(ext["country"], str) or not re.match(r"^[A-Z]{2}$", ext["country"]):
+        return "country must be an ISO 3166-1 alpha-2 code"
+    if not isinstance(ext["keys"], list) or not ext["keys"]:
+        return "keys must be a non-empty list"
+    for entry in ext["keys"]:
+        if not isinstance(entry, dict) or not set(entry) <= _KEY_FIELDS or not _KEY_FIELDS - {"revoked"} <= set(entry):
+            return "each key has key_id, algorithm, public_key, valid_from and optionally revoked"
+        if entry["algorithm"] != "Ed25519" or not isinstance(entry["key_id"], str) \
+                or not _KEY_ID.match(entry["key_id"]) or not isinstance(entry["public_key"], str) \
+                or not _PUBLIC_KEY.match(entry["public_key"]):
+            return f"key {entry.get('key_id')!r} is malformed"
+        for stamp in ("valid_from", "revoked"):
+            if stamp in entry and not is_stix_timestamp(entry[stamp]):
+                return f"key {entry['key_id']}: {stamp} is not a timestamp"
+    return None
 
 
 def verify_self_signed(card: dict, canonical_bytes: bytes | None = None) -> None:

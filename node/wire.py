@@ -128,9 +128,9 @@ class _Reader:
             return value
 
 
-def iter_objects(stream: IO[bytes]) -> Iterator[dict]:
+def iter_objects(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[dict]:
     """Yield each element of the top-level `objects` array of a bundle or envelope."""
-    reader = _Reader(stream)
+    reader = _Reader(stream, chunk)
     reader.expect("{")
     keys: set[str] = set()
     found = False

@@ -1,0 +1,88 @@
+"""Trust store: pinning cards, rotating keys, revoking keys."""
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.errors import InputError, SignatureError
+from node.home import make_card
+from node.incident import stix_now
+from node.ingest import PEER, Door
+from node.signing import SigningKey, b64u_encode, key_id_of, raw_public_bytes, sign
+from node.wellknown import NODE_KEYS_EXT, TLP_MARKINGS
+
+
+def note(identity, key, text="hi", n=1):
+    obj = {"type": "note", "spec_version": "2.1", "id": f"note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e{n:04d}",
+           "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+           "created_by_ref": identity, "content": text, "object_refs": [identity],
+           "object_marking_refs": [TLP_MARKINGS["green"]]}
+    return sign(obj, SigningKey(key, identity))
+
+
+def key_entry(key, **extra):
+    pub = raw_public_bytes(key.public_key())
+    return {"key_id": key_id_of(pub), "algorithm": "Ed25519", "public_key": b64u_encode(pub),
+            "valid_from": "2026-01-01T00:00:00.000Z", **extra}
+
+
+def test_a_card_must_verify_with_its_own_key(kz, uz):
+    card = uz.card()
+    card["name"] = "someone else"
+    with pytest.raises(SignatureError):
+        kz.trust.pin(card)
+
+
+def test_pinning_the_same_card_twice_changes_nothing(kz, uz):
+    assert kz.trust.pin(uz.card()) == "pinned"
+    assert kz.trust.pin(uz.card()) == "unchanged"
+
+
+def test_a_card_cannot_claim_a_key_another_node_owns(kz, uz):
+    kz.trust.pin(uz.card())
+    stolen = make_card("identity--5b4c3f0e-8d2a-4c1b-9e7f-2a6d1c0b9e83", "thief", "XX",
+                       Ed25519PrivateKey.generate(), extra_keys=[uz.card()["extensions"][NODE_KEYS_EXT]["keys"][0]])
+    with pytest.raises(InputError, match="already pinned"):
+        kz.trust.pin(stolen)
+
+
+def newer_card(node, keys, signed_by):
+    """A newer version of `node`'s card listing `keys`, signed with `signed_by`."""
+    card = {k: v for k, v in node.card().items() if k != "extensions"}
+    card["modified"] = stix_now()
+    card["extensions"] = {NODE_KEYS_EXT: {"extension_type": "property-extension", "country": "UZ", "keys": keys}}
+    return sign(card, SigningKey(signed_by, node.config.identity))
+
+
+def test_a_newer_card_signed_by_a_listed_key_rotates_in_a_new_key(kz, uz):
+    kz.trust_card(uz.card())
+    new_key = Ed25519PrivateKey.generate()
+    old_entry = uz.card()["extensions"][NODE_KEYS_EXT]["keys"][0]
+    rotated = newer_card(uz, [old_entry, key_entry(new_key)], signed_by=uz.signing_key.private_key)
+    summary = kz.ingest.run([rotated], Door(PEER, source="uz"))
+    assert summary.counts["accepted"] == 1
+    assert kz.ingest.run([note(uz.config.identity, new_key)], Door(PEER, source="uz")).counts["accepted"] == 1
+
+
+def test_a_newer_card_signed_only_by_an_unlisted_key_is_quarantined(kz, uz):
+    kz.trust_card(uz.card())
+    intruder = Ed25519PrivateKey.generate()
+    forged = make_card(uz.config.identity, "uz", "UZ", intruder, created=uz.card()["created"])
+    summary = kz.ingest.run([forged], Door(PEER, source="uz"))
+    assert summary.counts["quarantined"] == 1
+    assert kz.ingest.run([note(uz.config.identity, intruder)], Door(PEER, source="uz")).counts["quarantined"] == 1
+
+
+def test_a_revoked_key_verifies_nothing_received_after_revocation(kz, uz):
+    kz.trust_card(uz.card())
+    old_key = uz.signing_key.private_key
+    new_key = Ed25519PrivateKey.generate()
+    revoked_entry = dict(uz.card()["extensions"][NODE_KEYS_EXT]["keys"][0], revoked="2026-06-01T00:00:00.000Z")
+    card = newer_card(uz, [revoked_entry, key_entry(new_key)], signed_by=old_key)
+    assert kz.trust_card(card)[0] == "rotated"
+    after = kz.ingest.run([note(uz.config.identity, old_key, n=7)], Door(PEER, source="uz"))
+    assert after.counts["rejected"] == 1 and "revoked" in after.failures[0].reason
+    received_before = kz.ingest.run([note(uz.config.identity, old_key, n=8)], Door(PEER, source="uz"),
+                                    verify_at_us=1_700_000_000_000_000)  # 2023: before the revocation
+    assert received_before.counts["accepted"] == 1
+    assert kz.ingest.run([note(uz.config.identity, new_key, n=9)], Door(PEER, source="uz")).counts["accepted"] == 1

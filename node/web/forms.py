@@ -10,6 +10,7 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..disarm import Disarm
@@ -61,19 +62,19 @@ class IncidentForm(FlaskForm):
     urls = TextAreaField("URLs", render_kw={"rows": 3, "placeholder": "one per line"})
     accounts = TextAreaField("Accounts", render_kw={"rows": 3, "placeholder": "telegram @channel_name"})
     media_sha256 = TextAreaField("Media SHA-256", render_kw={"rows": 2, "placeholder": "one hash per line"})
-    verdict = SelectField("Verdict", choices=[("", "— choose —"), *((v, v) for v in VERDICTS)])
+    verdict = SelectField("Verdict", choices=[SelectChoice("", "— choose —"), *(SelectChoice(v, v) for v in VERDICTS)])
     confidence = StringField("Confidence", render_kw={"type": "number", "min": 0, "max": 100, "step": 1})
     fact_check_url = StringField("Fact-check URL", render_kw={"placeholder": "https://"})
     threat_actor = StringField("Threat actor")
-    tlp = SelectField("TLP", choices=[(t, f"TLP:{t.upper()}") for t in TLP_ORDER])
+    tlp = SelectField("TLP", choices=[SelectChoice(t, f"TLP:{t.upper()}") for t in TLP_ORDER])
     share = SelectMultipleField("Share", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
 
     def __init__(self, disarm: Disarm, feeds: dict, default_tlp: str, **kwargs):
         super().__init__(**kwargs)
         self.disarm_loaded = disarm.loaded
-        self.disarm.choices = {tactic: [(t.id, f"{t.id} {t.name}") for t in techniques]
-                               for tactic, techniques in disarm.by_tactic()}
-        self.share.choices = [(name, feed.title) for name, feed in feeds.items()]
+        self.disarm.choices = [SelectChoice(t.id, f"{t.id} {t.name}", optgroup=tactic)
+                               for tactic, techniques in disarm.by_tactic() for t in techniques]
+        self.share.choices = [SelectChoice(name, feed.title) for name, feed in feeds.items()]
         if not self.is_submitted():
             self.tlp.data = default_tlp
             self.share.data = list(feeds)

@@ -1,0 +1,138 @@
+"""Log-in, log-out, the account gate, roles, rate limiting and CSRF on log-in."""
+import pytest
+
+from web_fixtures import ADMIN, ANALYST, app, admin, analyst, client, csrf_from, log_in, node, web_home  # noqa: F401
+
+PAGES = ["/", "/incidents", "/incidents/new", "/dashboard", "/dashboard/data.json", "/admin/peers",
+         "/admin/quarantine", "/incidents/incident--00000000-0000-4000-8000-000000000000"]
+ADMIN_PAGES = ["/admin/peers", "/admin/quarantine"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_but_log_in_sends_a_visitor_without_an_account_to_log_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.location.startswith("/login")
+
+
+def test_the_log_in_page_is_open_and_carries_a_csrf_token(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert csrf_from(response.text)
+    assert 'for="name"' in response.text and 'for="password"' in response.text
+
+
+def test_an_analyst_logs_in_and_lands_on_the_incident_list(client):
+    response = log_in(client, *ANALYST)
+    assert response.status_code == 302 and response.location == "/incidents"
+    assert client.get("/incidents").status_code == 200
+
+
+def test_after_log_in_the_visitor_returns_to_the_page_they_asked_for(client):
+    page = client.get("/login?next=/dashboard")
+    response = client.post("/login?next=/dashboard", data={"csrf_token": csrf_from(page.text),
+                                                            "name": ANALYST[0], "password": ANALYST[1]})
+    assert response.location == "/dashboard"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "javascript:alert(1)"])
+def test_log_in_never_redirects_to_another_site(client, target):
+    page = client.get("/login")
+    response = client.post("/login", query_string={"next": target},
+                           data={"csrf_token": csrf_from(page.text), "name": ANALYST[0], "password": ANALYST[1]})
+    assert response.location == "/incidents"
+
+
+def test_a_wrong_password_is_refused_with_a_message(client):
+    response = log_in(client, ANALYST[0], "not-the-password")
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.text
+    assert client.get("/incidents").status_code == 302
+
+
+def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(client):
+    response = log_in(client, "nobody", "whatever-password")
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.text
+
+
+def test_log_in_without_a_csrf_token_is_refused(client):
+    response = client.post("/login", data={"name": ANALYST[0], "password": ANALYST[1]})
+    assert response.status_code == 400
+    assert client.get("/incidents").status_code == 302
+
+
+def test_after_five_failures_even_the_right_password_is_refused_for_a_while(client):
+    for _ in range(5):
+        assert log_in(client, ANALYST[0], "wrong-password-x").status_code == 401
+    response = log_in(client, ANALYST[0], ANALYST[1])
+    assert response.status_code == 429
+    assert "Too many failed log-in attempts" in response.text
+    assert client.get("/incidents").status_code == 302
+
+
+def test_the_rate_limit_is_per_user_name_so_others_still_log_in(client):
+    for _ in range(5):
+        log_in(client, ANALYST[0], "wrong-password-x")
+    assert log_in(client, *ADMIN).status_code == 302
+
+
+def test_a_success_clears_earlier_failures(client):
+    for _ in range(4):
+        log_in(client, ANALYST[0], "wrong-password-x")
+    assert log_in(client, *ANALYST).status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/incidents").text)})
+    for _ in range(4):
+        log_in(client, ANALYST[0], "wrong-password-x")
+    assert log_in(client, *ANALYST).status_code == 302
+
+
+def test_the_session_cookie_is_http_only_and_same_site(client):
+    response = log_in(client, *ANALYST)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_the_session_cookie_is_secure_when_the_node_serves_tls(web_home):
+    from node.app import create_app
+    from conftest import set_config
+    set_config(web_home, "server.tls_cert", "cert.pem")
+    set_config(web_home, "server.tls_key", "key.pem")
+    tls_client = create_app(web_home).test_client()
+    assert "Secure" in log_in(tls_client, *ANALYST).headers["Set-Cookie"]
+
+
+def test_log_out_takes_a_post_with_a_csrf_token(analyst):
+    assert analyst.get("/logout").status_code == 405
+    assert analyst.post("/logout").status_code == 400
+    assert analyst.get("/incidents").status_code == 200
+    response = analyst.post("/logout", data={"csrf_token": csrf_from(analyst.get("/incidents").text)})
+    assert response.status_code == 302
+    assert analyst.get("/incidents").status_code == 302
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_an_analyst_may_not_open_admin_pages(analyst, path):
+    assert analyst.get(path).status_code == 403
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_an_admin_opens_admin_pages(admin, path):
+    assert admin.get(path).status_code == 200
+
+
+def test_only_admins_see_the_admin_links(analyst, admin):
+    assert "/admin/peers" not in analyst.get("/incidents").text
+    assert "/admin/peers" in admin.get("/incidents").text
+
+
+def test_a_removed_account_loses_access_at_once(analyst, node):
+    with node.store.transaction() as db:
+        db.execute("DELETE FROM users WHERE name = ?", [ANALYST[0]])
+    assert analyst.get("/incidents").status_code == 302
+
+
+def test_the_password_is_stored_hashed_with_a_current_scheme(node):
+    stored = node.store.one("SELECT password_hash FROM users WHERE name = ?", [ANALYST[0]])["password_hash"]
+    assert ANALYST[1] not in stored
+    assert stored.startswith(("scrypt:", "pbkdf2:sha256:"))

@@ -63,11 +63,11 @@ def introduce(served: Path, partner: Path, url: str = "http://127.0.0.1:9/taxii2
 
 
 def signed_notes(node: Node, count: int, tlp: str = "green", modified: str = "2026-11-01T00:00:00.000Z",
-                 ids: list[str] | None = None) -> list[dict]:
+                 ids: list[str] | None = None, content: str = "note") -> list[dict]:
     """`count` notes created and signed by `node`."""
     ids = ids or [f"note--{uuid.uuid4()}" for _ in range(count)]
     return [sign({"type": "note", "spec_version": "2.1", "id": oid, "created": "2026-11-01T00:00:00.000Z",
-                  "modified": modified, "created_by_ref": node.config.identity, "content": f"note {i}",
+                  "modified": modified, "created_by_ref": node.config.identity, "content": f"{content} {i}",
                   "object_refs": [node.config.identity], "object_marking_refs": [TLP_MARKINGS[tlp]]},
                  node.signing_key) for i, oid in enumerate(ids)]
 

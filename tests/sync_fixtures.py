@@ -156,3 +156,129 @@ def taxii_post(url: str, objects: list[dict], auth=None, token: str | None = Non
     resp = requests.post(url, data=json.dumps({"objects": objects}), headers=headers, auth=auth, timeout=30)
     resp.raise_for_status()
     return resp.json()
+
+
+# -- real nodes: `qalqan serve` processes on loopback ----------------------------------
+
+def qalqan_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "node", *map(str, args)]
+
+
+def run(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(qalqan_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def edit_yaml(path: Path, change) -> None:
+    import yaml
+    data = yaml.safe_load(path.read_text("utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+
+
+def set_setting(home: Path, key: str, value) -> None:
+    def change(data):
+        *parents, last = key.split(".")
+        target = data
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = value
+    edit_yaml(home / "config.yaml", change)
+
+
+class Member:
+    """One node of a test network: its home, its port, its `qalqan serve` process."""
+
+    def __init__(self, root: Path, name: str, country: str):
+        from node.home import init_home
+        self.name = name
+        self.port = free_port()
+        self.home = root / name
+        init_home(self.home, name, country, f"http://127.0.0.1:{self.port}")
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def discovery(self) -> str:
+        return f"http://127.0.0.1:{self.port}/taxii2/"
+
+    def node(self) -> Node:
+        return Node(self.home)
+
+    def card(self) -> dict:
+        return self.node().card()
+
+    def feed_id(self, feed: str) -> str:
+        return feed_id(self.home, feed)
+
+    def open_feed(self, feed: str, peer: str) -> None:
+        def change(data):
+            for key in ("readers", "writers"):
+                data[key] = sorted(set(data.get(key) or []) | {peer})
+        edit_yaml(self.home / "feeds" / f"{feed}.yaml", change)
+
+    def start(self, sync: bool = False) -> None:
+        self._log = (self.home / "serve.log").open("a")
+        args = ["serve", "--home", self.home, "--port", self.port] + ([] if sync else ["--no-sync"])
+        self.proc = subprocess.Popen(qalqan_cmd(*args), stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
+        _wait_for_http(self.discovery, self.proc)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, kill=kill)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def sync(self, *args) -> subprocess.CompletedProcess:
+        return run("sync", "--home", self.home, "--once", *args)
+
+    def add_incident(self, tmp: Path, **record) -> tuple[str, str]:
+        """`qalqan incident add`: returns (report id, incident id)."""
+        import yaml
+        path = tmp / f"{self.name}-{uuid.uuid4()}.yaml"
+        path.write_text(yaml.safe_dump(record, allow_unicode=True), "utf-8")
+        out = run("incident", "add", path, "--home", self.home)
+        assert out.returncode == 0, out.stderr
+        report_id, incident_id = out.stdout.split()[:2]
+        return report_id, incident_id
+
+
+class Network:
+    """Nodes joined by bilateral links over named feeds; every node pins its neighbours' cards."""
+
+    def __init__(self, root: Path, countries: dict[str, str]):
+        self.root = root
+        self.members = {name: Member(root, name, cc) for name, cc in countries.items()}
+
+    def __getitem__(self, name: str) -> Member:
+        return self.members[name]
+
+    def link(self, a: str, b: str, feeds: list[str]) -> None:
+        for here, there in ((a, b), (b, a)):
+            for feed in feeds:
+                self[here].open_feed(feed, there)
+        for here, there in ((a, b), (b, a)):
+            token = self[there].node().create_token(here)
+            ids = [self[there].feed_id(f) for f in feeds]
+            self[here].node().add_peer(there, self[there].card(), self[there].discovery, token=token,
+                                       pull=ids, push=ids)
+
+    def pin(self, who: str, card_of: str) -> subprocess.CompletedProcess:
+        """`qalqan trust add` at `who` of the card of `card_of`."""
+        path = self.root / f"{card_of}.card.json"
+        path.write_text(json.dumps(self[card_of].card()))
+        out = run("trust", "add", "--card", path, "--home", self[who].home)
+        assert out.returncode == 0, out.stderr
+        return out
+
+    def start(self, sync: bool = False) -> None:
+        for member in self.members.values():
+            member.start(sync=sync)
+
+    def stop(self) -> None:
+        running = [m for m in self.members.values() if m.proc is not None and m.proc.poll() is None]
+        for member in running:
+            member.proc.send_signal(signal.SIGTERM)  # all at once: each takes a moment to wind down
+        for member in self.members.values():
+            member.stop()

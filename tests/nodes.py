@@ -73,9 +73,11 @@ def signed_notes(node: Node, count: int, tlp: str = "green", modified: str = "20
 
 
 @contextmanager
-def running_node(home: Path, *extra: str, timeout: float = 60.0) -> Iterator[str]:
+def running_node(home: Path, *extra: str, timeout: float = 60.0, tls_ca: str | None = None,
+                 client_cert: tuple[str, str] | None = None) -> Iterator[str]:
     """Run `qalqan serve --port 0 --no-sync` for `home`; yields the base URL
-    (http://127.0.0.1:PORT) once /taxii2/ answers; SIGTERM on exit."""
+    (http://127.0.0.1:PORT, https:// when the home has TLS) once /taxii2/ answers;
+    SIGTERM on exit. `tls_ca`/`client_cert` are what the readiness check presents."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     log = tempfile.TemporaryFile("w+")  # a pipe could fill up and stall the server
     proc = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), "serve", "--host", "127.0.0.1",
@@ -84,7 +86,7 @@ def running_node(home: Path, *extra: str, timeout: float = 60.0) -> Iterator[str
     proc.log = log
     try:
         base = _listening_url(proc, timeout).rsplit("/taxii2/", 1)[0]
-        _wait_for(base + "/taxii2/", proc, timeout)
+        _wait_for(base + "/taxii2/", proc, timeout, verify=tls_ca or True, cert=client_cert)
         yield base
     finally:
         stop(proc)
@@ -101,13 +103,13 @@ def _listening_url(proc: subprocess.Popen, timeout: float) -> str:
     raise AssertionError("qalqan serve did not report its address")
 
 
-def _wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float, verify=True, cert=None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"qalqan serve exited with {proc.returncode}")
         try:
-            requests.get(url, headers={"Accept": TAXII}, timeout=2)
+            requests.get(url, headers={"Accept": TAXII}, timeout=2, verify=verify, cert=cert)
             return
         except requests.ConnectionError:
             time.sleep(0.05)

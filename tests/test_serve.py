@@ -1,0 +1,136 @@
+"""`qalqan serve`: cheroot on loopback, HTTPS with TLS 1.2+, optional client
+certificates, plain HTTP refused off loopback, a clean exit on SIGTERM."""
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from nodes import REPO, TAXII, edit_config, make_home, running_node
+
+
+def serve_process(home, *args) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), "serve", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_serve_prints_where_it_listens_and_exits_0_on_sigterm(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    proc = serve_process(home, "--port", "0")  # with the background sync loop
+    line = proc.stdout.readline()
+    assert line.startswith("listening on http://127.0.0.1:") and line.strip().endswith("/taxii2/")
+    assert requests.get(line.split()[-1], headers={"Accept": TAXII}, timeout=30).status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def test_serve_refuses_plain_http_off_loopback(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    proc = serve_process(home, "--host", "0.0.0.0", "--port", "0", "--no-sync")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "plain HTTP" in err and "server.tls_cert" in err
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _certificate(subject: str, key, issuer: str, issuer_key, ca: bool = False, san: bool = False):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+            __import__("ipaddress").ip_address("127.0.0.1"))]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _write(path, cert, key) -> None:
+    path.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+
+
+@pytest.fixture
+def pki(tmp_path):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, all from the CA."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("test CA", ca_key, "test CA", ca_key, ca=True)
+    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    _write(tmp_path / "ca", ca, ca_key)
+    _write(tmp_path / "server", _certificate("127.0.0.1", server_key, "test CA", ca_key, san=True), server_key)
+    _write(tmp_path / "client", _certificate("uz", client_key, "test CA", ca_key), client_key)
+    return tmp_path
+
+
+def tls_home(tmp_path, pki, client_ca: bool = False):
+    home = make_home(tmp_path, "kz", "KZ")
+    edit_config(home, "server.tls_cert", str(pki / "server.crt"))
+    edit_config(home, "server.tls_key", str(pki / "server.key"))
+    if client_ca:
+        edit_config(home, "server.tls_client_ca", str(pki / "ca.crt"))
+    return home
+
+
+def handshake(port: int, pki, maximum=None, client_cert: bool = False) -> str:
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    if maximum:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        context.maximum_version = maximum
+    if client_cert:
+        context.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"GET /taxii2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: " + TAXII.encode() +
+                        b"\r\nConnection: close\r\n\r\n")
+            answer = tls.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            return tls.version()
+
+
+def test_serve_speaks_https_with_tls_1_2_and_newer(tmp_path, pki):
+    home = tls_home(tmp_path, pki)
+    with running_node(home, tls_ca=str(pki / "ca.crt")) as base:
+        assert base.startswith("https://127.0.0.1:")
+        port = int(base.rsplit(":", 1)[1])
+        assert requests.get(base + "/taxii2/", headers={"Accept": TAXII}, verify=str(pki / "ca.crt"),
+                            timeout=30).status_code == 200
+        assert handshake(port, pki, maximum=ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+        assert handshake(port, pki) == "TLSv1.3"
+
+
+def test_serve_refuses_tls_below_1_2(tmp_path, pki):
+    home = tls_home(tmp_path, pki)
+    with running_node(home, tls_ca=str(pki / "ca.crt")) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            handshake(port, pki, maximum=ssl.TLSVersion.TLSv1_1)
+
+
+def test_serve_requires_a_client_certificate_when_a_client_ca_is_configured(tmp_path, pki):
+    home = tls_home(tmp_path, pki, client_ca=True)
+    with running_node(home, tls_ca=str(pki / "ca.crt"), client_cert=(str(pki / "client.crt"),
+                                                                      str(pki / "client.key"))) as base:
+        port = int(base.rsplit(":", 1)[1])
+        assert handshake(port, pki, client_cert=True) in ("TLSv1.2", "TLSv1.3")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            handshake(port, pki, client_cert=False)

@@ -119,6 +119,7 @@ class Ingest:
 
     def _run_batch(self, objects: list[dict], door: Door, summary: Summary, verify_at_us) -> None:
         rules, ids = self.feed_rules(), self.feed_ids()
+        self.trust.check_for_changes()
         with self.store.transaction():
             for obj in objects:
                 outcome = self._one(obj, door, rules, ids, verify_at_us)
@@ -158,22 +159,22 @@ class Ingest:
             except SignatureError as exc:
                 return Outcome(oid, version, REJECTED, exc.message)
 
+        held = self.store.versions_of(oid)
         if is_sco:
-            existing = self.store.one("SELECT version FROM objects WHERE id = ? AND digest = ?", [oid, digest])
-            if existing:
-                return Outcome(oid, existing["version"], DUPLICATE)
-            version = self._fresh_sco_version(oid)
+            same = next((h for h in held if h["digest"] == digest), None)
+            if same is not None:
+                return self._duplicate(obj, same["version"], door, rules, ids)
+            version = self._fresh_sco_version(held)
         else:
-            held = self.store.has_version(oid, version)
-            if held is not None:
-                if held["digest"] == digest:
-                    return Outcome(oid, version, DUPLICATE)
+            same = next((h for h in held if h["version"] == version), None)
+            if same is not None:
+                if same["digest"] == digest:
+                    return self._duplicate(obj, version, door, rules, ids)
                 self.store.audit("equivocation", oid, version, door.source or door.origin,
                                  "different content under a version already held")
                 return Outcome(oid, version, REJECTED, "equivocation: different content under an (id, modified) "
                                                       "already held")
-            other = self.store.one("SELECT created_by FROM objects WHERE id = ? LIMIT 1", [oid])
-            if other is not None and other["created_by"] != obj.get("created_by_ref"):
+            if held and held[0]["created_by"] != obj.get("created_by_ref"):
                 return Outcome(oid, version, REJECTED, "only the creator of an object may version it")
 
         tlp = policy.tlp_of(obj)
@@ -183,9 +184,9 @@ class Ingest:
             "created_by": obj.get("created_by_ref"), "tlp": tlp, "origin": origin, "source": door.source,
             "received": now_us(), "digest": digest, "key_id": key_id, "json": data.decode("utf-8"),
         }
-        self.store.insert_object(row)
+        self.store.insert_object(row, held)
         for feed_name in self._feeds_for(obj, tlp, door, rules):
-            self.store.add_to_feed(ids[feed_name], row)
+            self.store.add_to_feed(ids[feed_name], row, new_object=not held)
         if obj["type"] == "report":
             self.store.add_report_refs(oid, [r for r in obj.get("object_refs", []) if isinstance(r, str)])
         if is_node_card(obj) and key_id is not None:
@@ -202,9 +203,22 @@ class Ingest:
             return policy.feeds_for_relay(tlp, door.source, rules)
         return []
 
-    def _fresh_sco_version(self, oid: str) -> str:
+    def _duplicate(self, obj: dict, version: str, door: Door, rules, ids) -> Outcome:
+        """A version already held. Own objects re-shared by a later incident (a
+        location, a URL) still join the feeds that incident goes to."""
+        if door.origin == OWN:
+            row = self.store.one("SELECT id, version, type, spec_version, tlp FROM objects WHERE id = ? AND version = ?",
+                                 [obj["id"], version])
+            for feed_name in self._feeds_for(obj, row["tlp"], door, rules):
+                self.store.add_to_feed(ids[feed_name], row)
+        return Outcome(obj["id"], version, DUPLICATE)
+
+    @staticmethod
+    def _fresh_sco_version(held: list[dict]) -> str:
+        """SCOs have no timestamps: a new variant is versioned by when it was stored."""
+        taken = {h["version"] for h in held}
         us = now_us()
-        while self.store.has_version(oid, us_to_taxii(us)):
+        while us_to_taxii(us) in taken:
             us += 1
         return us_to_taxii(us)
 

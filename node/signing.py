@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import json
 from dataclasses import dataclass
 
 import rfc8785
@@ -22,12 +23,45 @@ ALGORITHM = "Ed25519"
 CANONICALIZATION = "RFC8785"
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
 def canonical(obj) -> bytes:
-    """RFC 8785 bytes of a JSON value; a lone surrogate or NaN is an InputError."""
+    """RFC 8785 bytes of a JSON value; a lone surrogate or NaN is an InputError.
+
+    STIX objects hold no floats as a rule. For values without floats, huge integers
+    or keys beyond the Basic Multilingual Plane, Python's sorted compact JSON is
+    byte-identical to RFC 8785 (same escapes, same key order) and many times faster
+    than the rfc8785 package, which handles every other case.
+    """
     try:
+        if _stdlib_is_canonical(obj):
+            return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError, TypeError) as exc:
         raise InputError(f"object cannot be canonicalised: {exc}") from None
+
+
+def _stdlib_is_canonical(value) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                return False
+        else:
+            return False
+    return True
 
 
 def b64u_encode(raw: bytes) -> str:
@@ -103,7 +137,7 @@ def signing_input(obj: dict, canonical_bytes: bytes | None = None) -> bytes:
         raise SignatureError(f"{obj.get('id')} carries no signature")
     value = sig.get("value")
     if canonical_bytes is not None and isinstance(value, str):
-        needle = b',"value":' + canonical({"v": value})[5:-1]
+        needle = b',"value":' + json.dumps(value, ensure_ascii=False).encode("utf-8")
         if canonical_bytes.count(needle) == 1 and (needle + b"}") in canonical_bytes:
             return canonical_bytes.replace(needle, b"", 1)
     stripped = copy.deepcopy(obj)

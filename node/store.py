@@ -122,6 +122,7 @@ class Store:
             return
         conn.execute("BEGIN IMMEDIATE")
         self._local.depth = 1
+        self._local.last_added = {}
         try:
             yield self._local.db
         except BaseException:
@@ -163,10 +164,13 @@ class Store:
             row = self.one("SELECT json FROM objects WHERE id = ? AND version = ?", [object_id, version])
         return row["json"] if row else None
 
-    def insert_object(self, row: dict) -> None:
-        """Insert a new version; keeps `latest` on the newest version of the id."""
+    def insert_object(self, row: dict, held: list[dict] | None = None) -> None:
+        """Insert a new version; keeps `latest` on the newest version of the id.
+        `held` (from versions_of) saves a query when the caller has it."""
         conn = self.conn
-        newest = conn.execute("SELECT MAX(version) FROM objects WHERE id = ?", [row["id"]]).fetchone()[0]
+        if held is None:
+            held = self.versions_of(row["id"])
+        newest = max((h["version"] for h in held), default=None)
         is_latest = newest is None or row["version"] > newest
         if is_latest and newest is not None:
             conn.execute("UPDATE objects SET latest = 0 WHERE id = ? AND latest = 1", [row["id"]])
@@ -198,19 +202,22 @@ class Store:
 
     # -- feeds -----------------------------------------------------------------
 
-    def add_to_feed(self, feed_id: str, obj_row: dict) -> int | None:
-        """Publish one stored version in a feed; returns its date_added, None if already there."""
+    def add_to_feed(self, feed_id: str, obj_row: dict, new_object: bool = False) -> int | None:
+        """Publish one stored version in a feed; returns its date_added, None if already there.
+
+        `new_object`: the id was unknown before this transaction, so no entry can exist."""
         conn = self.conn
-        if conn.execute("SELECT 1 FROM feed_entries WHERE feed = ? AND id = ? AND version = ?",
-                        [feed_id, obj_row["id"], obj_row["version"]]).fetchone():
-            return None
-        last = conn.execute("SELECT MAX(date_added) FROM feed_entries WHERE feed = ?", [feed_id]).fetchone()[0]
-        date_added = max(now_us(), (last or 0) + 1)
-        versions = conn.execute(
-            "SELECT MIN(version), MAX(version) FROM feed_entries WHERE feed = ? AND id = ? AND deleted = 0",
-            [feed_id, obj_row["id"]],
-        ).fetchone()
-        first, newest = versions
+        if new_object:
+            first = newest = None
+        else:
+            if conn.execute("SELECT 1 FROM feed_entries WHERE feed = ? AND id = ? AND version = ?",
+                            [feed_id, obj_row["id"], obj_row["version"]]).fetchone():
+                return None
+            first, newest = conn.execute(
+                "SELECT MIN(version), MAX(version) FROM feed_entries WHERE feed = ? AND id = ? AND deleted = 0",
+                [feed_id, obj_row["id"]],
+            ).fetchone()
+        date_added = self._next_date_added(feed_id)
         is_latest = newest is None or obj_row["version"] > newest
         is_first = first is None or obj_row["version"] < first
         if is_latest and newest is not None:
@@ -225,6 +232,18 @@ class Store:
             [feed_id, date_added, obj_row["id"], obj_row["version"], obj_row["type"],
              obj_row.get("spec_version", "2.1"), obj_row["tlp"], int(is_latest), int(is_first)],
         )
+        return date_added
+
+    def _next_date_added(self, feed_id: str) -> int:
+        """Distinct, strictly increasing per feed. Only valid inside a write
+        transaction, which is what makes the cached last value safe to reuse."""
+        cache = self._local.last_added
+        last = cache.get(feed_id)
+        if last is None:
+            last = self.conn.execute("SELECT MAX(date_added) FROM feed_entries WHERE feed = ?",
+                                     [feed_id]).fetchone()[0] or 0
+        date_added = max(now_us(), last + 1)
+        cache[feed_id] = date_added
         return date_added
 
     def feeds_of(self, object_id: str) -> list[str]:

@@ -18,12 +18,11 @@ RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.
 
 
 def is_stix_timestamp(value) -> bool:
-    return isinstance(value, str) and STIX_TIMESTAMP.match(value) is not None and _valid(value)
-
-
-def _valid(value: str) -> bool:
+    m = STIX_TIMESTAMP.match(value) if isinstance(value, str) else None
+    if m is None:
+        return False
     try:
-        datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")
+        datetime(*map(int, m.groups()[:6]))
         return True
     except ValueError:
         return False

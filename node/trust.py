@@ -90,20 +90,26 @@ class TrustStore:
         self._keys: dict[str, TrustedKey] | None = None
         self._generation = None
 
-    def _load(self) -> dict[str, TrustedKey]:
-        # Another process (e.g. `qalqan trust add` beside `serve`) may change the keys.
+    def check_for_changes(self) -> None:
+        """Drop the cached keys if another process (e.g. `qalqan trust add` beside
+        `serve`) changed them. Ingest calls this once per batch."""
         generation = self.store.one("SELECT COUNT(*) AS n, MAX(card_version) AS v, "
                                     "GROUP_CONCAT(COALESCE(revoked, '')) AS r FROM keys")
         generation = tuple(generation.values())
         with self._lock:
-            if self._keys is None or generation != self._generation:
+            if generation != self._generation:
+                self._keys, self._generation = None, generation
+
+    def _load(self) -> dict[str, TrustedKey]:
+        with self._lock:
+            if self._keys is None:
                 keys = {}
                 for row in self.store.query("SELECT * FROM keys"):
                     keys[row["key_id"]] = TrustedKey(
                         row["key_id"], row["identity"], public_key_from_b64u(row["public_key"]),
                         taxii_to_us(row["revoked"]) if row["revoked"] else None,
                     )
-                self._keys, self._generation = keys, generation
+                self._keys = keys
             return self._keys
 
     def refresh(self) -> None:

@@ -106,3 +106,31 @@ def test_well_known_objects_are_unsigned_and_stable():
         assert "created_by_ref" not in obj or obj["created_by_ref"].startswith("identity--d8bd5a9a")
         assert "extension-definition--0eeeb1ca-f6b2-4576-b5a8-c210822873ab" not in obj.get("extensions", {})
     assert [canonical(o) for o in well_known_objects()] == [canonical(o) for o in well_known_objects()]
+
+
+def test_the_fast_canonical_form_equals_rfc8785_on_every_emitted_object(kz):
+    import rfc8785
+    kz.add_incident(incident_record(title="Ключ «ё» \u2028 \x7f tab\t \U0001F600 emoji"))
+    for row in kz.store.query("SELECT json FROM objects"):
+        obj = json.loads(row["json"])
+        assert canonical(obj) == rfc8785.dumps(obj)
+
+
+@pytest.mark.parametrize("value", [
+    {"b": 1, "a": [True, None, -5, "x\u0000\u001f\"\\/"]},
+    {"\U0001F600": 1, "\uffff": 2, "z": 3},   # key order differs between code points and UTF-16
+    {"n": 1.5, "m": 1e21, "k": -0.0},
+    {"big": 2**53 - 1},
+    {"\u00e9": "\u00e9", "e\u0301": "e\u0301"},
+])
+def test_canonical_agrees_with_the_rfc8785_package(value):
+    import rfc8785
+    assert canonical(value) == rfc8785.dumps(value)
+
+
+def test_numbers_that_rfc8785_cannot_represent_are_refused():
+    from node.errors import InputError
+    with pytest.raises(InputError):
+        canonical({"n": 2**60})
+    with pytest.raises(InputError):
+        canonical({"n": float("nan")})

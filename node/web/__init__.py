@@ -10,6 +10,6 @@ from __future__ import annotations
 from flask import Blueprint
 
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/static")
+                      static_url_path="/assets")
 
 from . import admin, auth, dashboard, filters, incidents, security  # noqa: E402,F401  (views register here)

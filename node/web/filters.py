@@ -9,7 +9,7 @@ from . import blueprint
 
 @blueprint.app_template_filter("us_time")
 def us_time(us: int | None) -> str:
-    if us is None:
+    if not isinstance(us, int):
         return "—"
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(us / 1_000_000))
 

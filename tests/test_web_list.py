@@ -1,0 +1,123 @@
+"""The incident list: newest first, paged, every filter, text search."""
+import re
+from html import unescape
+
+import pytest
+
+from node.web.index import PAGE_SIZE, fts_query
+from web_fixtures import (analyst, app, import_from, incident_record, node, web_home)  # noqa: F401
+
+
+def titles(html: str) -> list[str]:
+    return [unescape(t) for t in re.findall(r'<a class="title" href="[^"]+">([^<]*)</a>', html)]
+
+
+@pytest.fixture
+def three(node):
+    node.add_incident(incident_record(title="Alpha: fake border closure", platforms=["telegram"],
+                                      target_countries=["KZ"], disarm=["T0023"], verdict="false", tlp="green",
+                                      first_seen="2026-10-01", urls=["https://t.me/alpha/1"]))
+    node.add_incident(incident_record(title="Beta: edited flood video", platforms=["tiktok"],
+                                      target_countries=["UZ"], disarm=["T0086.002"], verdict="manipulated",
+                                      tlp="amber", first_seen="2026-11-01", urls=["https://www.tiktok.com/@b/1"],
+                                      accounts=[{"platform": "tiktok", "login": "@beta_clips"}]))
+    node.add_incident(incident_record(title="Gamma: satire taken as news", platforms=["x", "telegram"],
+                                      target_countries=["KZ", "KG"], disarm=[], verdict="satire", tlp="clear",
+                                      first_seen="2026-11-20", urls=["https://x.com/g/status/1"],
+                                      claim="Parliament bans horses"))
+
+
+def test_the_list_shows_the_newest_arrival_first(analyst, three):
+    assert titles(analyst.get("/incidents").text) == ["Gamma: satire taken as news", "Beta: edited flood video",
+                                                      "Alpha: fake border closure"]
+
+
+def test_an_empty_node_says_no_incident_matches(analyst):
+    html = analyst.get("/incidents").text
+    assert "No incident matches." in html and "0 incidents" in html
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({"platform": "telegram"}, ["Gamma: satire taken as news", "Alpha: fake border closure"]),
+    ({"country": "UZ"}, ["Beta: edited flood video"]),
+    ({"technique": "T0086.002"}, ["Beta: edited flood video"]),
+    ({"tlp": "clear"}, ["Gamma: satire taken as news"]),
+    ({"verdict": "false"}, ["Alpha: fake border closure"]),
+    ({"from": "2026-10-15"}, ["Gamma: satire taken as news", "Beta: edited flood video"]),
+    ({"to": "2026-11-01"}, ["Beta: edited flood video", "Alpha: fake border closure"]),
+    ({"from": "2026-11-01", "to": "2026-11-01"}, ["Beta: edited flood video"]),
+    ({"platform": "telegram", "country": "KG"}, ["Gamma: satire taken as news"]),
+    ({"platform": "tiktok", "verdict": "false"}, []),
+])
+def test_each_filter_narrows_the_list(analyst, three, query, expected):
+    assert titles(analyst.get("/incidents", query_string=query).text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("flood", ["Beta: edited flood video"]),
+    ("FLOOD Video", ["Beta: edited flood video"]),
+    ("satir", ["Gamma: satire taken as news"]),
+    ("horses", ["Gamma: satire taken as news"]),
+    ("t.me/alpha", ["Alpha: fake border closure"]),
+    ("@beta_clips", ["Beta: edited flood video"]),
+    ("closure border", ["Alpha: fake border closure"]),
+    ("nothing-like-this", []),
+])
+def test_text_search_finds_words_in_title_claim_urls_and_accounts(analyst, three, text, expected):
+    assert titles(analyst.get("/incidents", query_string={"q": text}).text) == expected
+
+
+@pytest.mark.parametrize("text", ['"', "AND OR NOT", "title:x", "a*", "(", "NEAR(a b)", "-x", "^"])
+def test_search_text_with_fts_syntax_is_taken_as_plain_words(analyst, three, text):
+    assert analyst.get("/incidents", query_string={"q": text}).status_code == 200
+
+
+def test_fts_query_quotes_every_word():
+    assert fts_query('border "closes') == '"border"* AND """closes"*'
+    assert fts_query("  -- ") is None
+
+
+def test_the_source_node_filter_tells_own_from_received_incidents(analyst, node, uz, three):
+    uz.add_incident(incident_record(title="Uzbek node incident"))
+    import_from(node, uz)
+    assert titles(analyst.get("/incidents", query_string={"node": uz.config.identity}).text) == [
+        "Uzbek node incident"]
+    assert len(titles(analyst.get("/incidents", query_string={"node": node.config.identity}).text)) == 3
+    html = analyst.get("/incidents").text
+    assert "uz (UZ)" in html and "kz (KZ)" in html
+
+
+def test_filter_choices_come_from_the_incidents_held(analyst, three):
+    html = analyst.get("/incidents").text
+    for value in ("telegram", "tiktok", "KG", "T0086.002"):
+        assert f'<option value="{value}"' in html
+
+
+def test_a_bad_date_is_reported_not_a_crash(analyst, three):
+    response = analyst.get("/incidents", query_string={"from": "yesterday"})
+    assert response.status_code == 200
+    assert "is not a date" in unescape(response.text)
+
+
+def test_the_list_is_paged_with_a_link_to_older_incidents(analyst, node):
+    for i in range(PAGE_SIZE + 3):
+        node.add_incident(incident_record(title=f"Incident {i:03d}", disarm=[], urls=[], accounts=[],
+                                          media_sha256=[], target_countries=[], threat_actor=None))
+    first = analyst.get("/incidents").text
+    assert titles(first)[0] == f"Incident {PAGE_SIZE + 2:03d}" and len(titles(first)) == PAGE_SIZE
+    assert f"{PAGE_SIZE + 3} incidents" in first
+    older = unescape(re.search(r'<a href="([^"]+)" rel="next">', first).group(1))
+    second = analyst.get(older).text
+    assert titles(second) == ["Incident 002", "Incident 001", "Incident 000"]
+    assert 'rel="next"' not in second and "« Newest" in second
+
+
+def test_paging_keeps_the_filters(analyst, node):
+    for i in range(PAGE_SIZE + 1):
+        node.add_incident(incident_record(title=f"Telegram {i}", platforms=["telegram"], disarm=[], urls=[],
+                                          accounts=[], media_sha256=[], target_countries=[], threat_actor=None))
+    node.add_incident(incident_record(title="Other", platforms=["vk"]))
+    first = analyst.get("/incidents", query_string={"platform": "telegram"}).text
+    older = unescape(re.search(r'<a href="([^"]+)" rel="next">', first).group(1))
+    assert "platform=telegram" in older
+    assert titles(analyst.get(older).text) == ["Telegram 0"]

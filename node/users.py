@@ -1,6 +1,8 @@
 """Web UI accounts: names, roles and password hashes (scrypt via werkzeug)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .config import NAME_RE
@@ -30,9 +32,12 @@ def check_login(store: Store, name: str, password: str) -> dict | None:
     row = store.one("SELECT name, role, password_hash FROM users WHERE name = ?", [name])
     if row is None:
         # Same work for unknown names, so timing does not reveal which names exist.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     return row if check_password_hash(row["password_hash"], password) else None
 
 
-_DUMMY_HASH = generate_password_hash("not a real password")
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Made on first use: scrypt is deliberately slow and every CLI start imports this module.
+    return generate_password_hash("not a real password")

@@ -16,6 +16,7 @@ from ..store import Store
 from ..timefmt import taxii_to_us, us_to_taxii
 from . import health
 from .client import Page, PeerClient
+from .prefetch import prefetched
 
 DEFAULT_PAGE_SIZE = 1000
 
@@ -67,7 +68,7 @@ def pull_peer(node: Node, peer: Peer, client: PeerClient, page_size: int = DEFAU
     for ref in peer.pull:
         collection = client.collection(ref)
         added_after = load_cursor(node.store, peer.name, collection.id)
-        for page in client.pages(collection, added_after, page_size):
+        for page in prefetched(client.pages(collection, added_after, page_size)):
             total.add(len(page.objects), _ingest_page(node, peer, collection.id, page))
     return total
 

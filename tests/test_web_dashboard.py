@@ -12,7 +12,8 @@ def test_the_dashboard_data_counts_incidents_by_week_country_technique_platform_
     import_from(node, uz)
     data = analyst.get("/dashboard/data.json").json
     assert data["per_week"] == {"weeks": ["2026-11-09", "2026-11-16"], "series": {"KZ": [0, 2], "UZ": [1, 0]}}
-    assert data["techniques"][0] == {"id": "T0023", "label": "T0023 Distort Facts", "n": 3}
+    assert data["techniques"][0] == {"id": "T0023", "label": "T0023 Distort Facts", "n": 3,
+                                     "lines": ["T0023", "Distort Facts"]}
     assert {p["label"]: p["n"] for p in data["platforms"]} == {"telegram": 2, "tiktok": 1, "youtube": 1}
     assert {v["label"]: v["n"] for v in data["verdicts"]} == {"fabricated": 2, "false": 1}
 

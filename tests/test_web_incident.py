@@ -144,3 +144,25 @@ def test_user_text_is_shown_literally_never_as_html(analyst, node):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     listing = analyst.get("/incidents").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing and "<script>alert(1)" not in listing
+
+
+def test_an_observable_in_very_many_reports_is_named_but_relates_nothing(analyst, node):
+    from node.web.index import related_incidents
+    first = node.add_incident(incident_record(title="First", urls=["https://t.me/one/1"], accounts=[],
+                                              media_sha256=[]))
+    node.add_incident(incident_record(title="Second", urls=["https://t.me/two/2"], accounts=[], media_sha256=[]))
+    node.add_incident(incident_record(title="Third", urls=["https://t.me/three/3"], accounts=[], media_sha256=[]))
+    assert {r["title"] for r in related_incidents(node.store, first.incident_id).incidents} == {"Second", "Third"}
+    related = related_incidents(node.store, first.incident_id, common=2)
+    assert related.incidents == [] and related.too_common == [("domain-name", "t.me", 3)]
+
+
+def test_a_shared_url_ranks_above_a_shared_domain(node):
+    from node.web.index import related_incidents
+    base = {"accounts": [], "media_sha256": []}
+    first = node.add_incident(incident_record(title="First", urls=["https://t.me/a/1"], **base))
+    node.add_incident(incident_record(title="Same domain", urls=["https://t.me/b/2"], **base))
+    node.add_incident(incident_record(title="Same URL", urls=["https://t.me/a/1"], **base))
+    node.add_incident(incident_record(title="Also same domain", urls=["https://t.me/c/3"], **base))
+    titles = [r["title"] for r in related_incidents(node.store, first.incident_id).incidents]
+    assert titles[0] == "Same URL" and set(titles[1:]) == {"Same domain", "Also same domain"}

@@ -38,7 +38,7 @@ def test_the_index_is_complete_whatever_order_the_objects_arrive_in(kz, uz, orde
         kz.ingest.run([obj], Door(IMPORT))
     assert found(kz, "t.me/order") == ["Order test", "Mine"]
     assert found(kz, "Unknown network") == ["Order test", "Mine"]
-    assert [r["title"] for r in related_incidents(kz.store, mine.incident_id)] == ["Order test"]
+    assert [r["title"] for r in related_incidents(kz.store, mine.incident_id).incidents] == ["Order test"]
 
 
 def test_quarantined_incidents_enter_the_index_when_their_signer_is_trusted(kz, uz):

@@ -2,6 +2,8 @@
 (static/dashboard.js fetches /dashboard/data.json; no inline script)."""
 from __future__ import annotations
 
+import textwrap
+
 from flask import jsonify, render_template
 
 from ..app import current_node
@@ -38,6 +40,11 @@ def top_terms(store: Store, kind: str, limit: int = 10) -> list[tuple[str, int]]
     return [(r["value"], r["n"]) for r in rows]
 
 
+def _wrap(text: str, width: int = 34) -> list[str]:
+    """A long technique name as chart-label lines (Chart.js draws a list as lines)."""
+    return textwrap.wrap(text, width)[:2] if text else []
+
+
 @blueprint.route("/dashboard")
 def dashboard():
     store = current_node().store
@@ -54,8 +61,8 @@ def dashboard_data():
     techniques = top_terms(store, "technique")
     return jsonify({
         "per_week": incidents_per_week(store),
-        "techniques": [{"label": f"{t} {node.disarm.name(t) or ''}".strip(), "id": t, "n": n}
-                       for t, n in techniques],
+        "techniques": [{"label": f"{t} {node.disarm.name(t) or ''}".strip(), "id": t, "n": n,
+                        "lines": [t, *_wrap(node.disarm.name(t) or "")]} for t, n in techniques],
         "platforms": [{"label": p, "n": n} for p, n in top_terms(store, "platform", 12)],
         "verdicts": [{"label": v, "n": n} for v, n in top_terms(store, "verdict", 12)],
     })

@@ -24,6 +24,8 @@ OBSERVABLE_TYPES = ("url", "domain-name", "user-account", "file")
 INDEXED_NEIGHBOURS = (*OBSERVABLE_TYPES, "threat-actor")
 TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language")
 PAGE_SIZE = 50
+# An observable in more reports than this (t.me, youtube.com) is too common to relate incidents.
+COMMON_OBSERVABLE = 200
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_incidents (
@@ -310,31 +312,63 @@ def term_values(store: Store, kind: str) -> list[str]:
     return values
 
 
-def related_incidents(store: Store, incident_id: str, limit: int = 50) -> list[dict]:
+@dataclass
+class Related:
+    incidents: list[dict]
+    too_common: list[tuple[str, str, int]]  # (kind, value, reports holding it): not used to relate
+
+
+def related_incidents(store: Store, incident_id: str, limit: int = 50, common: int = COMMON_OBSERVABLE) -> Related:
     """Other incidents, from any node, whose reports share an observable with this one's.
 
     Observable ids are deterministic (UUIDv5 of the value), so the same URL recorded at
-    two nodes is one id and the report_refs index finds the match directly."""
+    two nodes is one id and the report_refs index finds the match directly. An observable
+    in more than `common` reports (a domain such as t.me) relates nothing: it is named
+    instead. Incidents sharing a URL, account or media hash rank above domain-only ones."""
     ensure_schema(store)
     like = " OR ".join(f"mine.ref LIKE '{t}--%'" for t in OBSERVABLE_TYPES)
-    pairs = store.query(
-        "SELECT DISTINCT other.ref AS incident_id, mine.ref AS shared"
-        " FROM report_refs own"
-        " JOIN report_refs mine ON mine.report = own.report"
-        " JOIN report_refs theirs ON theirs.ref = mine.ref AND theirs.report != own.report"
-        " JOIN report_refs other ON other.report = theirs.report AND other.ref LIKE 'incident--%'"
-        f" WHERE own.ref = ? AND ({like}) AND other.ref != ? LIMIT 2000", [incident_id, incident_id])
+    observables = [r["ref"] for r in store.query(
+        "SELECT DISTINCT mine.ref FROM report_refs own JOIN report_refs mine ON mine.report = own.report"
+        f" WHERE own.ref = ? AND ({like})", [incident_id])]
     shared: dict[str, list[str]] = {}
-    for p in pairs:
-        shared.setdefault(p["incident_id"], []).append(p["shared"])
-    ranked = sorted(shared.items(), key=lambda kv: -len(kv[1]))[:limit]
-    values = observable_values(store, {ref for _, refs in ranked for ref in refs})
-    related = []
+    too_common = []
+    for ref in observables:
+        reports = [r["report"] for r in store.query(
+            "SELECT report FROM report_refs WHERE ref = ? LIMIT ?", [ref, common + 1])]
+        if len(reports) > common:
+            too_common.append(ref)
+            continue
+        for other in _incidents_of_reports(store, reports):
+            if other != incident_id:
+                shared.setdefault(other, []).append(ref)
+    ranked = sorted(shared.items(), key=lambda kv: (-sum(_weight(r) for r in kv[1]), kv[0]))[:limit]
+    values = observable_values(store, {ref for _, refs in ranked for ref in refs} | set(too_common))
+    incidents = []
     for other_id, refs in ranked:
         entry = indexed_incident(store, other_id) or {"incident_id": other_id, "title": None}
         entry["shared"] = sorted(values.get(ref, (ref.split("--")[0], ref)) for ref in refs)
-        related.append(entry)
-    return related
+        incidents.append(entry)
+    counted = [(*values.get(ref, ("?", ref)), _count_reports(store, ref)) for ref in too_common]
+    return Related(incidents, counted)
+
+
+def _weight(ref: str) -> int:
+    # A shared domain alone is weak evidence; a shared URL, account or media hash is strong.
+    return 1 if ref.startswith("domain-name--") else 10
+
+
+def _incidents_of_reports(store: Store, reports: list[str]) -> list[str]:
+    out = []
+    for start in range(0, len(reports), 500):
+        chunk = reports[start:start + 500]
+        out += [r["ref"] for r in store.query(
+            f"SELECT ref FROM report_refs WHERE report IN ({', '.join('?' for _ in chunk)})"
+            " AND ref LIKE 'incident--%'", chunk)]
+    return out
+
+
+def _count_reports(store: Store, ref: str) -> int:
+    return store.one("SELECT COUNT(*) AS n FROM report_refs WHERE ref = ?", [ref])["n"]
 
 
 def observable_values(store: Store, ids: Iterable[str]) -> dict[str, tuple[str, str]]:

@@ -11,8 +11,8 @@ function barChart(id, items, horizontal) {
   new Chart(canvas, {
     type: "bar",
     data: {
-      labels: items.map((i) => i.label),
-      datasets: [{ label: "incidents", data: items.map((i) => i.n),
+      labels: items.map((i) => i.lines || i.label),
+      datasets: [{ label: "incidents", data: items.map((i) => i.n), maxBarThickness: 56,
                    backgroundColor: items.map((_, k) => PALETTE[k % PALETTE.length]) }],
     },
     options: {
@@ -32,7 +32,8 @@ function weeksChart(perWeek) {
     data: {
       labels: perWeek.weeks,
       datasets: countries.map((country, k) => ({
-        label: country, data: perWeek.series[country], backgroundColor: PALETTE[k % PALETTE.length] })),
+        label: country, data: perWeek.series[country], backgroundColor: PALETTE[k % PALETTE.length],
+        maxBarThickness: 56 })),
     },
     options: {
       maintainAspectRatio: false, animation: false,

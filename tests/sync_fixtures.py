@@ -1,5 +1,9 @@
 """Helpers for the sync tests: real server processes on loopback, signed test objects,
-and questions asked of a node's database."""
+and questions asked of a node's database.
+
+`nodes.running_node` serves on a port picked at start and without sync; these tests
+need a fixed port per node (partners are configured with it, and a node is stopped,
+killed and restarted on it) and the background sync on or off, hence `Member`."""
 from __future__ import annotations
 
 import json
@@ -18,11 +22,8 @@ import requests
 
 from node.home import Node
 from node.ingest import OWN, Door
-from node.signing import sign
-from node.wellknown import TLP_MARKINGS
 
-REPO = Path(__file__).resolve().parent.parent
-TAXII = "application/taxii+json;version=2.1"
+from nodes import REPO, TAXII, edit_config, signed_notes
 
 
 def free_port() -> int:
@@ -65,19 +66,10 @@ def stop_process(proc: subprocess.Popen, kill: bool = False) -> None:
 
 # -- signed objects ----------------------------------------------------------------
 
-def signed_notes(node: Node, count: int, tlp: str = "green", text: str = "note") -> list[dict]:
-    """`count` notes created and signed by `node`, as a partner would receive them."""
-    stamp = "2026-11-01T00:00:00.000Z"
-    return [sign({"type": "note", "spec_version": "2.1", "id": f"note--{uuid.uuid4()}", "created": stamp,
-                  "modified": stamp, "created_by_ref": node.config.identity, "content": f"{text} {i}",
-                  "object_refs": [node.config.identity], "object_marking_refs": [TLP_MARKINGS[tlp]]},
-                 node.signing_key) for i in range(count)]
-
-
 def publish_notes(home: Path, count: int, tlp: str = "green", text: str = "note") -> list[str]:
     """Store `count` own notes at the node of `home` (as `incident add` would store objects); their ids."""
     node = Node(home)
-    notes = signed_notes(node, count, tlp, text)
+    notes = signed_notes(node, count, tlp, content=text)
     summary = node.ingest.run(notes, Door(OWN), batch=1000, keep_outcomes=False)
     assert summary.counts["accepted"] == count, summary.line()
     return [n["id"] for n in notes]
@@ -176,13 +168,7 @@ def edit_yaml(path: Path, change) -> None:
 
 
 def set_setting(home: Path, key: str, value) -> None:
-    def change(data):
-        *parents, last = key.split(".")
-        target = data
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = value
-    edit_yaml(home / "config.yaml", change)
+    edit_config(home, key, value)
 
 
 class Member:

@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/sync.py [--objects 20000] [--runs 9]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs; load average before the run: {load}")
     with tempfile.TemporaryDirectory(prefix="qalqan-bench-") as tmp:
         bench_pull(Path(tmp) / "pull", args.objects)
         bench_push_latency(Path(tmp) / "push", args.runs)

@@ -97,6 +97,9 @@ class Store:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Reads through a memory map skip a syscall per page: a TAXII page at a million
+            # objects costs about what it costs at a thousand (bench/taxii_paging.py).
+            conn.execute("PRAGMA mmap_size=2147418112")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn

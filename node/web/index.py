@@ -94,13 +94,20 @@ def reindex_incident(store: Store, incident_id: str) -> None:
                        " FROM objects WHERE id = ? AND latest = 1", [incident_id])
     if stored is None:
         return  # the report came first; the incident's own arrival will index it
-    incident = json.loads(stored["json"])
     report_id = _report_of(store, incident_id)
     neighbours = _neighbours(store, report_id) if report_id else []
+    index_incident(store, json.loads(stored["json"]), stored, report_id, neighbours)
+
+
+def index_incident(store: Store, incident: dict, stored: dict, report_id: str | None,
+                   neighbours: list[dict]) -> int:
+    """Write one incident's row, terms and text; returns its row number."""
+    ensure_schema(store)
     entry = _entry(incident, stored, report_id, neighbours)
     n = _upsert(store, entry)
     _write_terms(store, n, _terms(entry, incident))
     _write_fts(store, n, entry, _observable_text(neighbours))
+    return n
 
 
 def _report_of(store: Store, incident_id: str) -> str | None:
@@ -231,23 +238,58 @@ def fts_query(text: str) -> str | None:
     return " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
-def _where(filters: Filters) -> tuple[list[str], list]:
-    conds, params = [], []
-    for kind, value in filters.terms.items():
-        if kind in TERM_KINDS and value:
-            conds.append("i.n IN (SELECT incident FROM web_incident_terms WHERE kind = ? AND value = ?)")
-            params += [kind, value]
+@dataclass
+class _Plan:
+    """How to find the matching rows: a driving table whose key walks the row numbers
+    newest first, and the conditions each candidate must pass."""
+
+    source: str
+    key: str
+    conds: list[str]
+    params: list
+    needs_row: bool  # conditions on web_incidents columns (the date range)
+
+
+def _term_size(store: Store, kind: str, value: str, cap: int = 20_000) -> int:
+    return store.one("SELECT COUNT(*) AS n FROM (SELECT 1 FROM web_incident_terms WHERE kind = ? AND value = ?"
+                     " LIMIT ?)", [kind, value, cap])["n"]
+
+
+def _plan(store: Store, filters: Filters) -> _Plan:
+    # Drive from the FTS index when there is text (FTS5 walks rowids in order), else from
+    # the smallest filter term's slice of the terms index, else from the rows themselves;
+    # every other filter is a point lookup per candidate.
+    terms = [(kind, value) for kind, value in filters.terms.items() if kind in TERM_KINDS and value]
     match = fts_query(filters.text)
+    conds, params = [], []
     if match:
-        conds.append("i.n IN (SELECT rowid FROM web_incident_fts WHERE web_incident_fts MATCH ?)")
+        source, key = "web_incident_fts", "web_incident_fts.rowid"
+        conds.append("web_incident_fts MATCH ?")
         params.append(match)
-    if filters.seen_from_us is not None:
-        conds.append("i.first_seen_us >= ?")
-        params.append(filters.seen_from_us)
-    if filters.seen_until_us is not None:
-        conds.append("i.first_seen_us < ?")
-        params.append(filters.seen_until_us)
-    return conds, params
+    elif terms:
+        terms.sort(key=lambda term: _term_size(store, *term))
+        kind, value = terms.pop(0)
+        source, key = "web_incident_terms t0", "t0.incident"
+        conds.append("t0.kind = ? AND t0.value = ?")
+        params += [kind, value]
+    else:
+        source, key = "web_incidents i", "i.n"
+    for j, (kind, value) in enumerate(terms, 1):
+        conds.append(f"EXISTS (SELECT 1 FROM web_incident_terms t{j} WHERE t{j}.kind = ? AND t{j}.value = ?"
+                     f" AND t{j}.incident = {key})")
+        params += [kind, value]
+    for bound, op in ((filters.seen_from_us, ">="), (filters.seen_until_us, "<")):
+        if bound is not None:
+            conds.append(f"i.first_seen_us {op} ?")
+            params.append(bound)
+    needs_row = filters.seen_from_us is not None or filters.seen_until_us is not None
+    return _Plan(source, key, conds, params, needs_row)
+
+
+def _from(plan: _Plan, with_row: bool) -> str:
+    if plan.key == "i.n" or not with_row:
+        return plan.source
+    return f"{plan.source} CROSS JOIN web_incidents i ON i.n = {plan.key}"
 
 
 LIST_COLUMNS = ("i.n, i.incident_id, i.title, i.verdict, i.tlp, i.language, i.first_seen, i.created, i.case_id,"
@@ -257,24 +299,25 @@ LIST_COLUMNS = ("i.n, i.incident_id, i.title, i.verdict, i.tlp, i.language, i.fi
 def list_incidents(store: Store, filters: Filters) -> list[dict]:
     """One page, newest first; a row beyond the limit tells the caller there is a next page."""
     ensure_schema(store)
-    conds, params = _where(filters)
+    plan = _plan(store, filters)
+    conds, params = list(plan.conds), list(plan.params)
     if filters.before is not None:
-        conds.append("i.n < ?")
+        conds.append(f"{plan.key} < ?")
         params.append(filters.before)
     where = " AND ".join(conds) or "1"
     rows = store.query(
-        f"SELECT {LIST_COLUMNS} FROM web_incidents i LEFT JOIN cards c ON c.identity = i.created_by"
-        f" WHERE {where} ORDER BY i.n DESC LIMIT ?", [*params, filters.limit + 1])
+        f"SELECT {LIST_COLUMNS} FROM {_from(plan, True)} LEFT JOIN cards c ON c.identity = i.created_by"
+        f" WHERE {where} ORDER BY {plan.key} DESC LIMIT ?", [*params, filters.limit + 1])
     return _with_terms(store, rows)
 
 
 def count_incidents(store: Store, filters: Filters, cap: int = 10_000) -> tuple[int, bool]:
     """How many match, counted up to `cap` so a broad search stays cheap; (count, capped)."""
     ensure_schema(store)
-    conds, params = _where(filters)
-    where = " AND ".join(conds) or "1"
-    n = store.one(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM web_incidents i WHERE {where} LIMIT ?)",
-                  [*params, cap + 1])["n"]
+    plan = _plan(store, filters)
+    where = " AND ".join(plan.conds) or "1"
+    n = store.one(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {_from(plan, plan.needs_row)} WHERE {where} LIMIT ?)",
+                  [*plan.params, cap + 1])["n"]
     return min(n, cap), n > cap
 
 

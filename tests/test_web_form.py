@@ -178,6 +178,12 @@ def test_a_bad_field_is_named_next_to_it_with_the_input_kept_and_nothing_stored(
     assert incident_count(node) == before
 
 
+def test_the_top_of_the_form_lists_the_fields_to_correct(analyst):
+    response = submit(analyst, title="", urls=["nope"])
+    summary = re.search(r'<p class="error" role="alert" id="error-summary">(.*?)</p>', response.text, re.S)
+    assert summary and '<a href="#row-title">Title</a>' in summary.group(1)
+
+
 def test_an_account_line_without_a_login_is_named_next_to_accounts(analyst, node):
     response = post_form(analyst, "/incidents/new", {**form_data(incident_record()), "accounts": "telegram"})
     assert response.status_code == 400

@@ -37,7 +37,13 @@ function setUpReach() {
   mark();
 }
 
+function focusFirstError() {
+  const first = document.querySelector('.has-error input, .has-error textarea, .has-error select');
+  if (first) first.focus();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpDisarmFilter();
   setUpReach();
+  focusFirstError();
 });

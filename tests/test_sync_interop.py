@@ -52,6 +52,6 @@ def test_a_wrong_password_at_medallion_is_reported_as_that_peer_failing(make_hom
                "--pull", med["collection"], home=uz)
         out = qalqan("sync", "--once", home=uz)
     assert out.returncode == 1
-    assert "peer med" in out.stderr and "HTTP 401" in out.stderr
+    assert "peer med failed: HTTP 401" in out.stderr
     status = qalqan("status", home=uz)
     assert "peer med: last sync never" in status.stdout and "HTTP 401" in status.stdout

@@ -7,16 +7,14 @@ import sys
 import threading
 
 from ..errors import InputError
-from .pull import DEFAULT_PAGE_SIZE
-from .rounds import sync_round
 
 
 def add_sync_command(command) -> None:
     p = command("sync", "pull from and push to peers now; without --once, repeat every sync.interval")
     p.add_argument("--once", action="store_true", help="one round, then exit")
     p.add_argument("--peer", metavar="NAME", help="only this peer")
-    p.add_argument("--page-size", type=_positive_int, default=DEFAULT_PAGE_SIZE, metavar="N",
-                   help=f"objects asked for per page (default {DEFAULT_PAGE_SIZE}; the peer may send fewer)")
+    p.add_argument("--page-size", type=_positive_int, metavar="N",
+                   help="objects asked for per page (default 1000; the peer may send fewer)")
     p.set_defaults(run=cmd_sync)
 
 
@@ -32,6 +30,8 @@ def _positive_int(text: str) -> int:
 
 def cmd_sync(args) -> int:
     from ..cli import open_node
+    from .pull import DEFAULT_PAGE_SIZE
+    from .rounds import sync_round
     node = open_node(args)
     peers = list(node.config.peers.values())
     if args.peer is not None:
@@ -41,19 +41,23 @@ def cmd_sync(args) -> int:
     if not peers:
         print("no peers configured (add one with `qalqan peer add`)")
         return 0
+    page_size = args.page_size or DEFAULT_PAGE_SIZE
     if args.once:
-        return _print_round(sync_round(node, peers, args.page_size))
+        return _print_round(sync_round(node, peers, page_size))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     code = 0
     while not stop.is_set():
-        code = _print_round(sync_round(node, peers, args.page_size))
+        code = _print_round(sync_round(node, peers, page_size))
         stop.wait(float(node.config["sync.interval"]))
     return code
 
 
 def _print_round(results) -> int:
     for result in results:
-        print(result.line(), file=sys.stdout if result.error is None else sys.stderr)
+        print(result.line())
     sys.stdout.flush()
+    for result in results:
+        if result.error:
+            print(f"qalqan: peer {result.peer} failed: {result.error}", file=sys.stderr)
     return 1 if any(r.error for r in results) else 0

@@ -48,7 +48,8 @@ def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
 
 class PeerConnection(_HTTPConnection):
     def __init__(self, secret: str | None, timeout: float):
-        super().__init__(auth=auth_for(secret), version="2.1")
+        super().__init__(version="2.1")
+        self.session.close()  # replaced by one that puts a timeout on every request
         self.session = _TimeoutSession(timeout)
         self.session.auth = auth_for(secret)
         self.last_headers: requests.structures.CaseInsensitiveDict = requests.structures.CaseInsensitiveDict()

@@ -28,7 +28,7 @@ class PeerResult:
         text = (f"peer {self.peer}: received {self.pulled.received}, accepted {c['accepted']}, "
                 f"duplicate {c['duplicate']}, quarantined {c['quarantined']}, rejected {c['rejected']}; "
                 f"pushed {self.pushed.posted}")
-        return text + (f"; FAILED: {self.error}" if self.error else "")
+        return text + ("; FAILED (see stderr)" if self.error else "")
 
 
 def sync_peer(node: Node, peer: Peer, page_size: int = DEFAULT_PAGE_SIZE, push: bool = True,

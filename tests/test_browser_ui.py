@@ -20,9 +20,6 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TITLE = "Border closure hoax <script>alert(1)</script>"
 SHARED_URL = "https://t.me/border_news/4242"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package")
-
-
 @pytest.fixture
 def served_node(make_home):
     """A node with an analyst account, served by `qalqan serve` on a free loopback port."""

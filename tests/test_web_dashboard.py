@@ -18,6 +18,14 @@ def test_the_dashboard_data_counts_incidents_by_week_country_technique_platform_
     assert {v["label"]: v["n"] for v in data["verdicts"]} == {"fabricated": 2, "false": 1}
 
 
+def test_weeks_without_incidents_are_shown_as_zero(analyst, node):
+    node.add_incident(incident_record(first_seen="2026-10-28"))
+    node.add_incident(incident_record(first_seen="2026-11-20"))
+    data = analyst.get("/dashboard/data.json").json
+    assert data["per_week"] == {"weeks": ["2026-10-26", "2026-11-02", "2026-11-09", "2026-11-16"],
+                                "series": {"KZ": [1, 0, 0, 1]}}
+
+
 def test_an_empty_node_has_empty_charts(analyst):
     data = analyst.get("/dashboard/data.json").json
     assert data == {"per_week": {"weeks": [], "series": {}}, "techniques": [], "platforms": [], "verdicts": []}

@@ -45,3 +45,10 @@ def test_the_log_in_page_and_error_pages_carry_the_policy_too(app, admin):
 def test_search_text_is_echoed_escaped(admin, pages):
     html = admin.get("/incidents?q=%3Cscript%3Ealert(3)%3C/script%3E").text
     assert "<script>alert(3)" not in html and "&lt;script&gt;alert(3)&lt;/script&gt;" in html
+
+
+def test_the_account_gate_and_ui_headers_leave_taxii_alone(app):
+    response = app.test_client().get("/taxii2/", headers={"Accept": "application/taxii+json;version=2.1"})
+    assert not (response.status_code == 302 and "/login" in response.location)
+    assert "Content-Security-Policy" not in response.headers or response.headers[
+        "Content-Security-Policy"] != CONTENT_SECURITY_POLICY

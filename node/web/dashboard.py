@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import date, timedelta
 
 from flask import jsonify, render_template
 
@@ -27,11 +28,22 @@ def incidents_per_week(store: Store, weeks: int = WEEKS) -> dict:
         " COALESCE(c.country, '?') AS country, COUNT(*) AS n"
         " FROM web_incidents i LEFT JOIN cards c ON c.identity = i.created_by"
         " WHERE i.first_seen_us > ? GROUP BY week, country ORDER BY week", [since])
-    weeks_seen = sorted({r["week"] for r in rows})
+    weeks = _every_week(min(r["week"] for r in rows), max(r["week"] for r in rows))
+    position = {week: i for i, week in enumerate(weeks)}
     series: dict[str, list[int]] = {}
     for r in rows:
-        series.setdefault(r["country"], [0] * len(weeks_seen))[weeks_seen.index(r["week"])] = r["n"]
-    return {"weeks": weeks_seen, "series": dict(sorted(series.items()))}
+        series.setdefault(r["country"], [0] * len(weeks))[position[r["week"]]] = r["n"]
+    return {"weeks": weeks, "series": dict(sorted(series.items()))}
+
+
+def _every_week(first: str, last: str) -> list[str]:
+    """Mondays from first to last, so a quiet week shows as a gap, not as nothing."""
+    day, end = date.fromisoformat(first), date.fromisoformat(last)
+    weeks = []
+    while day <= end:
+        weeks.append(day.isoformat())
+        day += timedelta(days=7)
+    return weeks
 
 
 def top_terms(store: Store, kind: str, limit: int = 10) -> list[tuple[str, int]]:

@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 
 from node.wellknown import DISINFO_EXT
-from web_fixtures import (analyst, app, csrf_from, form_data, incident_record, node, post_form,  # noqa: F401
+from web_fixtures import (analyst, app, form_data, incident_record, node, post_form,  # noqa: F401
                           web_home)
 
 LABELS = ["Title", "Summary", "Claim", "Language", "First seen", "Last seen", "Platforms", "Target countries",

@@ -75,3 +75,19 @@ def test_a_new_version_of_an_incident_replaces_its_row_in_place(kz):
     assert [r["title"] for r in rows] == ["Later incident", "Corrected title"]
     assert [r["title"] for r in list_incidents(kz.store, Filters(terms={"verdict": "unverified"}))] == []
     assert found(kz, "first") == []
+
+
+def test_a_failing_index_write_does_not_cost_the_node_the_incident(kz, monkeypatch, caplog):
+    from node.web import index
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("index bug")
+
+    monkeypatch.setattr(index, "index_incident", broken)
+    result = kz.add_incident(incident_record(title="Stored anyway"))
+    assert kz.store.object_json(result.incident_id) is not None
+    assert "could not take" in caplog.text
+    monkeypatch.undo()
+    assert found(kz, "anyway") == []
+    create_app(kz.home)  # the next start indexes what is missing
+    assert found(kz, "anyway") == ["Stored anyway"]

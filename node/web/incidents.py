@@ -13,6 +13,7 @@ from ..app import current_node
 from ..errors import InputError, QalqanError
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
+from ..wellknown import DISINFO_EXT
 from . import blueprint
 from .forms import IncidentForm
 from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, describe_observable, indexed_incident,
@@ -135,7 +136,6 @@ def _bundle_rows(incident_id: str, report_id: str | None) -> list[dict]:
 
 
 def _details(incident: dict, neighbours: list[dict]) -> dict:
-    from ..wellknown import DISINFO_EXT
     ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
     node = current_node()
     refs = incident.get("external_references") or []

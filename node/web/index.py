@@ -11,6 +11,7 @@ which lets filter terms, the FTS index and paging all walk one order.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -18,6 +19,8 @@ from typing import Iterable
 from ..store import Store
 from ..timefmt import taxii_to_us
 from ..wellknown import DISINFO_EXT
+
+log = logging.getLogger(__name__)
 
 OBSERVABLE_TYPES = ("url", "domain-name", "user-account", "file")
 # Objects whose content shows up in an incident's index row besides the incident itself.
@@ -67,18 +70,34 @@ def ensure_schema(store: Store) -> None:
 # -- keeping the index --------------------------------------------------------------
 
 def index_stored_object(store: Store, obj: dict, row: dict) -> None:
-    """Ingest hook: re-index the incidents a newly stored object belongs to."""
+    """Ingest hook: re-index the incidents a newly stored object belongs to.
+
+    A failure here must not cost the node the object itself (ingest runs this inside its
+    transaction): the index writes are undone to a savepoint and logged; the next start's
+    backfill indexes the incident again."""
     kind = obj.get("type")
+    if kind not in ("incident", "report", *INDEXED_NEIGHBOURS):
+        return
+    ensure_schema(store)
+    store.conn.execute("SAVEPOINT web_index")
+    try:
+        _reindex_for(store, obj)
+    except Exception:
+        store.conn.execute("ROLLBACK TO web_index")
+        log.exception("the UI index could not take %s; it will be indexed at the next start", obj.get("id"))
+    finally:
+        store.conn.execute("RELEASE web_index")
+
+
+def _reindex_for(store: Store, obj: dict) -> None:
+    kind = obj["type"]
     if kind == "incident":
-        ensure_schema(store)
         reindex_incident(store, obj["id"])
     elif kind == "report":
-        ensure_schema(store)
         for ref in obj.get("object_refs") or ():
             if isinstance(ref, str) and ref.startswith("incident--"):
                 reindex_incident(store, ref)
-    elif kind in INDEXED_NEIGHBOURS:
-        ensure_schema(store)
+    else:
         for incident_id in _incidents_referring_to(store, obj["id"]):
             reindex_incident(store, incident_id)
 

@@ -136,3 +136,8 @@ def test_the_password_is_stored_hashed_with_a_current_scheme(node):
     stored = node.store.one("SELECT password_hash FROM users WHERE name = ?", [ANALYST[0]])["password_hash"]
     assert ANALYST[1] not in stored
     assert stored.startswith(("scrypt:", "pbkdf2:sha256:"))
+
+
+def test_a_logged_in_analyst_opening_log_in_goes_on_to_the_list(analyst):
+    response = analyst.get("/login")
+    assert response.status_code == 302 and response.location == "/incidents"

@@ -76,6 +76,8 @@ def _safe_next(target: str | None) -> str:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
+    if request.method == "GET" and current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():

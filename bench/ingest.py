@@ -1,7 +1,8 @@
 """Ingest benchmark: N objects signed by a second node, imported with `qalqan import`.
 
-Prints objects/s verified and stored, and the import process's peak memory, for
-several N (memory must not grow with N: the file is streamed). As the baseline it
+Prints objects/s verified and stored, and the peak anonymous memory (heap) of the
+import process and its workers, for several N (it must not grow with N: the file is
+streamed), with and without verification workers. As the baseline it
 names, it also prints the raw Ed25519 verification rate of `cryptography` on this
 machine, single core.
 
@@ -11,7 +12,6 @@ machine, single core.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -58,16 +58,37 @@ def raw_verify_rate(node: Node, seconds: float = 1.0) -> float:
     return count / (time.perf_counter() - start)
 
 
-def run_import(home: Path, bundle: Path) -> tuple[float, float, str]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _rss_anon_kib(pid: int) -> int:
+    """Anonymous resident memory (heap, stacks) of a process and its children. The
+    store's pages, memory-mapped by SQLite, are file-backed page cache: not counted."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("RssAnon:")), 0)
+        pids += [int(c) for c in children]
+    return total
+
+
+def run_import(home: Path, bundle: Path, workers: int) -> tuple[float, float, str]:
+    """Import the bundle with `qalqan import`; returns seconds, peak anonymous MiB, result line."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "node", "--home", str(home), "import", str(bundle), "--from", "uz"],
-                         capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), "import", str(bundle), "--from", "uz",
+                             "--workers", str(workers)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _rss_anon_kib(proc.pid))
+        time.sleep(0.02)
     elapsed = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if out.returncode != 0:
-        raise SystemExit(f"import failed: {out.stderr or out.stdout}")
-    return elapsed, max(peak_kib, before) / 1024, out.stdout.strip()
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed: {err or out}")
+    return elapsed, peak / 1024, out.strip()
 
 
 def main() -> None:
@@ -78,27 +99,18 @@ def main() -> None:
         uz = Node(tmp / "uz")
         baseline = raw_verify_rate(uz)
         print(f"baseline: cryptography Ed25519 verify alone, one core: {baseline:,.0f} /s")
-        print(f"{'N':>8} {'import s':>9} {'objects/s':>10} {'peak MiB':>9}  result")
+        print(f"{'N':>8} {'workers':>7} {'import s':>9} {'objects/s':>10} {'heap MiB':>9}  result")
         for n in sizes:
-            home = tmp / f"kz{n}"
-            init_home(home, "kz", "KZ")
-            kz = Node(home)
-            kz.trust_card(uz.card())
-            kz.add_peer("uz", uz.card(), "http://127.0.0.1:9/taxii2/")
             bundle = tmp / f"bundle{n}.json"
             write_signed_bundle(bundle, uz, n)
-            # Measure each size in a fresh child so ru_maxrss is that import's own peak.
-            probe = subprocess.run([sys.executable, __file__, "--one", str(home), str(bundle)],
-                                   capture_output=True, text=True)
-            if probe.returncode != 0:
-                raise SystemExit(probe.stderr)
-            elapsed, peak, result = json.loads(probe.stdout)
-            print(f"{n:>8,} {elapsed:>9.2f} {n / elapsed:>10,.0f} {peak:>9.1f}  {result}")
+            for workers in (0, 2):
+                home = tmp / f"kz{n}-{workers}"
+                init_home(home, "kz", "KZ")
+                Node(home).add_peer("uz", uz.card(), "http://127.0.0.1:9/taxii2/")
+                elapsed, peak, result = run_import(home, bundle, workers)
+                print(f"{n:>8,} {workers:>7} {elapsed:>9.2f} {n / elapsed:>10,.0f} {peak:>9.1f}  {result}")
             bundle.unlink()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--one":
-        print(json.dumps(run_import(Path(sys.argv[2]), Path(sys.argv[3]))))
-    else:
-        main()
+    main()

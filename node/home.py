@@ -236,13 +236,13 @@ class Node:
 
     # -- files -----------------------------------------------------------------
 
-    def import_stream(self, stream: IO[bytes], source: str | None = None) -> Summary:
+    def import_stream(self, stream: IO[bytes], source: str | None = None, workers: int = 0) -> Summary:
         if source is not None and source not in self.config.peers:
             raise InputError(f"--from: no peer named {source!r} in config.yaml")
         door = Door(PEER, source=source) if source else Door(IMPORT)
         if source and not self.config.peers[source].signed:
             door = Door("external", source=source)
-        return self.ingest.run(wire.iter_objects(stream), door, keep_outcomes=False)
+        return self.ingest.run(wire.iter_objects(stream), door, keep_outcomes=False, workers=workers)
 
     def verify_stream(self, open_stream) -> list[tuple[str, str]]:
         """Check every object of a file; returns (object id, reason) per failure."""

@@ -8,9 +8,12 @@ quarantined and re-verified when the trust store changes; every rejection is aud
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from . import policy
 from .errors import InputError, QalqanError, SignatureError, UntrustedSigner
@@ -18,7 +21,7 @@ from .sco import SCO_TYPES, deterministic_id
 from .signing import canonical, signature_of
 from .store import Store
 from .timefmt import is_stix_timestamp, now_us, us_to_taxii, version_key
-from .trust import TrustStore
+from .trust import TrustStore, keys_from_snapshot, verify_signature
 from .wellknown import well_known_canonical
 from .policy import is_node_card
 
@@ -103,62 +106,44 @@ class Ingest:
         self.feed_ids = feed_ids
         self.on_stored = list(on_stored)
 
-    def run(self, objects: Iterable[dict], door: Door, batch: int = 500,
-            keep_outcomes: bool = True, verify_at_us: int | None = None) -> Summary:
-        """Ingest objects in transactions of `batch`; each batch commits or not at all."""
+    def run(self, objects: Iterable[dict], door: Door, batch: int = 500, keep_outcomes: bool = True,
+            verify_at_us: int | None = None, workers: int = 0) -> Summary:
+        """Ingest objects in transactions of `batch`; each batch commits or not at all.
+
+        With `workers`, the pure checks (shape, canonical form, signature) of large
+        inputs run in that many processes while this one stores; results are the same."""
         summary = Summary(keep_outcomes=keep_outcomes)
-        pending: list[dict] = []
-        for obj in objects:
-            pending.append(obj)
-            if len(pending) >= batch:
-                self._run_batch(pending, door, summary, verify_at_us)
-                pending = []
-        if pending:
-            self._run_batch(pending, door, summary, verify_at_us)
+        self.trust.check_for_changes()
+        with _checker(self.trust, door.origin, verify_at_us, workers) as check_batch:
+            cards_before = self._card_versions()
+            for chunk in check_batch(_chunks(objects, batch)):
+                self._store_batch(chunk, door, summary)
+        if self._card_versions() != cards_before:
+            # Keys rotated in during the run: objects checked before the new card was
+            # stored, and quarantined for it, may verify now.
+            self.release_quarantine()
         return summary
 
-    def _run_batch(self, objects: list[dict], door: Door, summary: Summary, verify_at_us) -> None:
+    def _card_versions(self) -> tuple:
+        return tuple(self.store.one("SELECT COUNT(*) AS n, MAX(version) AS v FROM cards").values())
+
+    def _store_batch(self, checked: list["Checked"], door: Door, summary: Summary) -> None:
         rules, ids = self.feed_rules(), self.feed_ids()
-        self.trust.check_for_changes()
         with self.store.transaction():
-            for obj in objects:
-                outcome = self._one(obj, door, rules, ids, verify_at_us)
+            for item in checked:
+                outcome = self._store_one(item, door, rules, ids)
                 summary.add(outcome)
                 if outcome.status == REJECTED:
                     self.store.audit("rejected", outcome.id, outcome.version, door.source or door.origin,
                                      outcome.reason)
 
-    def _one(self, obj: dict, door: Door, rules, ids, verify_at_us) -> Outcome:
-        oid = obj.get("id") if isinstance(obj, dict) else None
-        try:
-            check_shape(obj)
-            data = canonical(obj)
-        except QalqanError as exc:
-            return Outcome(oid if isinstance(oid, str) else None, None, REJECTED, exc.message)
-        digest = hashlib.sha256(data).hexdigest()
-        stamp = obj.get("modified") or obj.get("created")
-        version = version_key(stamp) if stamp else None
-
-        builtin = well_known_canonical().get(oid)
-        if builtin is not None:
-            if builtin != data:
-                return Outcome(oid, version, REJECTED, "differs from the built-in copy of this well-known object")
-            return Outcome(oid, version, DUPLICATE)
-
-        key_id = None
+    def _store_one(self, item: "Checked", door: Door, rules, ids) -> Outcome:
+        if item.outcome is not None:
+            if item.outcome.status == QUARANTINED:
+                return self._quarantine(item, door)
+            return item.outcome
+        obj, oid, version, digest, data, key_id = item.obj, item.id, item.version, item.digest, item.data, item.key_id
         is_sco = obj["type"] in SCO_TYPES
-        if is_sco:
-            expected = deterministic_id(obj)
-            if expected is not None and expected != oid:
-                return Outcome(oid, version, REJECTED, f"SCO id does not match its content (expected {expected})")
-        elif door.origin != EXTERNAL:
-            try:
-                key_id = self.trust.verify(obj, data, verify_at_us)
-            except UntrustedSigner as exc:
-                return self._quarantine(obj, version, digest, data, door, exc.message)
-            except SignatureError as exc:
-                return Outcome(oid, version, REJECTED, exc.message)
-
         held = self.store.versions_of(oid)
         if is_sco:
             same = next((h for h in held if h["digest"] == digest), None)
@@ -222,15 +207,16 @@ class Ingest:
             us += 1
         return us_to_taxii(us)
 
-    def _quarantine(self, obj, version, digest, data, door, reason) -> Outcome:
-        sig_signer = obj.get("created_by_ref") if isinstance(obj.get("created_by_ref"), str) else None
+    def _quarantine(self, item: "Checked", door: Door) -> Outcome:
+        obj = item.obj
+        signer = obj.get("created_by_ref") if isinstance(obj.get("created_by_ref"), str) else None
         sig = signature_of(obj) or {}
         self.store.quarantine({
-            "id": obj["id"], "version": version or "", "digest": digest, "signer": sig_signer,
-            "key_id": sig.get("key_id"), "reason": reason, "origin": door.origin, "source": door.source,
-            "received": now_us(), "json": data.decode("utf-8"),
+            "id": item.id, "version": item.version or "", "digest": item.digest, "signer": signer,
+            "key_id": sig.get("key_id"), "reason": item.outcome.reason, "origin": door.origin,
+            "source": door.source, "received": now_us(), "json": item.data.decode("utf-8"),
         })
-        return Outcome(obj["id"], version, QUARANTINED, reason)
+        return item.outcome
 
     def release_quarantine(self) -> Summary:
         """Re-verify every quarantined object (after the trust store changed)."""
@@ -247,3 +233,94 @@ class Ingest:
                                [row["id"], row["version"], row["digest"]])
             summary.add(outcome)
         return summary
+
+
+@dataclass
+class Checked:
+    """An object after the checks that need no store: shape, canonical form,
+    well-known copy, SCO id, signature. `outcome` is set when it ends here."""
+
+    obj: dict
+    id: str | None
+    version: str | None = None
+    data: bytes = b""
+    digest: str = ""
+    key_id: str | None = None
+    outcome: Outcome | None = None
+
+
+def check(obj: dict, origin: str, keys: dict, at_us: int | None = None) -> Checked:
+    """Steps 1-3 of receiving (signing.md) for one parsed object."""
+    oid = obj.get("id") if isinstance(obj, dict) else None
+    oid = oid if isinstance(oid, str) else None
+    try:
+        check_shape(obj)
+        data = canonical(obj)
+    except QalqanError as exc:
+        return Checked(obj if isinstance(obj, dict) else {}, oid, outcome=Outcome(oid, None, REJECTED, exc.message))
+    stamp = obj.get("modified") or obj.get("created")
+    version = version_key(stamp) if stamp else None
+    item = Checked(obj, oid, version, data, hashlib.sha256(data).hexdigest())
+    builtin = well_known_canonical().get(oid)
+    if builtin is not None:
+        item.outcome = (Outcome(oid, version, DUPLICATE) if builtin == data else
+                        Outcome(oid, version, REJECTED, "differs from the built-in copy of this well-known object"))
+    elif obj["type"] in SCO_TYPES:
+        expected = deterministic_id(obj)
+        if expected is not None and expected != oid:
+            item.outcome = Outcome(oid, version, REJECTED, f"SCO id does not match its content (expected {expected})")
+    elif origin != EXTERNAL:
+        try:
+            item.key_id = verify_signature(obj, keys, data, at_us)
+        except UntrustedSigner as exc:
+            item.outcome = Outcome(oid, version, QUARANTINED, exc.message)
+        except SignatureError as exc:
+            item.outcome = Outcome(oid, version, REJECTED, exc.message)
+    return item
+
+
+def _chunks(objects: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    chunk: list[dict] = []
+    for obj in objects:
+        chunk.append(obj)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@contextmanager
+def _checker(trust: TrustStore, origin: str, at_us: int | None, workers: int):
+    """Yields a function mapping chunks of objects to chunks of Checked, in order."""
+    if not workers:
+        def inline(chunks):
+            for chunk in chunks:
+                keys = trust.keys()
+                yield [check(obj, origin, keys, at_us) for obj in chunk]
+        yield inline
+        return
+    context = multiprocessing.get_context("spawn")  # no fork with open SQLite handles
+    with context.Pool(workers, initializer=_worker_init, initargs=(trust.snapshot(), origin, at_us)) as pool:
+        def in_pool(chunks):
+            # Pool.imap would read the whole input ahead; keep a few chunks in flight
+            # so memory stays flat however large the file.
+            in_flight: deque = deque()
+            for chunk in chunks:
+                in_flight.append(pool.apply_async(_worker_check, (chunk,)))
+                if len(in_flight) > 2 * workers:
+                    yield in_flight.popleft().get()
+            while in_flight:
+                yield in_flight.popleft().get()
+        yield in_pool
+
+
+_worker_state: dict = {}
+
+
+def _worker_init(snapshot, origin, at_us) -> None:
+    _worker_state.update(keys=keys_from_snapshot(snapshot), origin=origin, at_us=at_us)
+
+
+def _worker_check(chunk: list[dict]) -> list[Checked]:
+    return [check(obj, _worker_state["origin"], _worker_state["keys"], _worker_state["at_us"]) for obj in chunk]

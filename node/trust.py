@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import re
 
 from .errors import InputError, SignatureError, UntrustedSigner
-from .signing import canonical, check_signature_fields, key_id_of, public_key_from_b64u, b64u_decode, verify_with
+from .signing import (b64u_decode, b64u_encode, canonical, check_signature_fields, key_id_of, public_key_from_b64u,
+                      raw_public_bytes, verify_with)
 from .store import Store
 from .timefmt import is_stix_timestamp, now_us, taxii_to_us, version_key
 from .wellknown import NODE_KEYS_EXT
@@ -124,20 +125,20 @@ class TrustStore:
 
     def verify(self, obj: dict, canonical_bytes: bytes | None = None, at_us: int | None = None,
                extra: dict[str, TrustedKey] | None = None) -> str:
-        """Verify a received object's signature (signing.md, receiving step 3).
+        """Verify a received object's signature against the pinned keys (see verify_signature)."""
+        keys = self._load()
+        if extra:
+            keys = {**extra, **keys}
+        return verify_signature(obj, keys, canonical_bytes, at_us)
 
-        Returns the key id; raises UntrustedSigner when the key is not pinned (quarantine)
-        and SignatureError when the signature is wrong or the key revoked (reject)."""
-        sig = check_signature_fields(obj)
-        key = self._load().get(sig["key_id"]) or (extra or {}).get(sig["key_id"])
-        if key is None:
-            raise UntrustedSigner(f"{obj.get('id')}: unknown signer key {sig['key_id']} of {sig['signer']}")
-        if key.identity != sig["signer"]:
-            raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} belongs to another node")
-        if key.revoked_us is not None and (at_us or now_us()) >= key.revoked_us:
-            raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} was revoked")
-        verify_with(obj, key.public_key, canonical_bytes)
-        return key.key_id
+    def keys(self) -> dict[str, TrustedKey]:
+        return self._load()
+
+    def snapshot(self) -> list[tuple[str, str, str, int | None]]:
+        """The pinned keys as plain data (key id, identity, public key, revoked),
+        for verifying in worker processes."""
+        return [(k.key_id, k.identity, b64u_encode(raw_public_bytes(k.public_key)), k.revoked_us)
+                for k in self._load().values()]
 
     def pin(self, card: dict) -> str:
         """Pin a card handed over out of band (peer add, trust add, init).
@@ -187,6 +188,27 @@ class TrustStore:
                                 "country": ext.get("country"), "json": canonical(card).decode("utf-8")},
                                pk="identity")
         self.refresh()
+
+
+def keys_from_snapshot(snapshot: list[tuple[str, str, str, int | None]]) -> dict[str, TrustedKey]:
+    return {kid: TrustedKey(kid, identity, public_key_from_b64u(pub), revoked) for kid, identity, pub, revoked in snapshot}
+
+
+def verify_signature(obj: dict, keys: dict[str, TrustedKey], canonical_bytes: bytes | None = None,
+                     at_us: int | None = None) -> str:
+    """Step 3 of receiving: returns the key id, raises UntrustedSigner when the key is
+    not pinned (quarantine) and SignatureError when the signature is wrong or the
+    key revoked (reject)."""
+    sig = check_signature_fields(obj)
+    key = keys.get(sig["key_id"])
+    if key is None:
+        raise UntrustedSigner(f"{obj.get('id')}: unknown signer key {sig['key_id']} of {sig['signer']}")
+    if key.identity != sig["signer"]:
+        raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} belongs to another node")
+    if key.revoked_us is not None and (at_us or now_us()) >= key.revoked_us:
+        raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} was revoked")
+    verify_with(obj, key.public_key, canonical_bytes)
+    return key.key_id
 
 
 def keys_of_card(card: dict) -> dict[str, TrustedKey]:

@@ -191,3 +191,15 @@ def test_a_feed_file_that_claims_red_still_carries_at_most_amber(kz):
     node = Node(kz.home)
     node.add_incident(incident_record(tlp="red"))
     assert node.store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE tlp = 'red'")["n"] == 0
+
+
+def test_verification_workers_give_the_same_outcomes_as_one_process(pinned, make_home):
+    kz, uz = pinned
+    from node.home import Node
+    stranger = Node(make_home("tm", "TM"))
+    objects = [note(uz, f"n{i}", id=f"note--0f7e5a39-0d4c-4f6a-9a8e-{i:012d}") for i in range(40)]
+    objects[3]["content"] = "tampered"
+    objects.append(note(stranger, id="note--0f7e5a39-0d4c-4f6a-9a8e-999999999999"))
+    summary = kz.ingest.run(objects + objects[:5], Door(PEER, source="uz"), batch=7, workers=2)
+    assert summary.counts == {"accepted": 39, "duplicate": 4, "quarantined": 1, "rejected": 2}
+    assert {o.id for o in summary.failures} == {objects[3]["id"]}

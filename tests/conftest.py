@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.home import Node, init_home
+from nodes import edit_config as set_config, edit_feed as set_feed  # noqa: F401 (re-exported)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -43,26 +44,6 @@ def make_home(tmp_path):
         return home
 
     return make
-
-
-def set_config(home: Path, key: str, value) -> None:
-    import yaml
-    path = home / "config.yaml"
-    data = yaml.safe_load(path.read_text("utf-8"))
-    *parents, last = key.split(".")
-    target = data
-    for part in parents:
-        target = target.setdefault(part, {})
-    target[last] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
-
-
-def set_feed(home: Path, feed: str, **values) -> None:
-    import yaml
-    path = home / "feeds" / f"{feed}.yaml"
-    data = yaml.safe_load(path.read_text("utf-8"))
-    data.update(values)
-    path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
 
 
 @pytest.fixture

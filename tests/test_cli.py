@@ -31,6 +31,16 @@ def az_id(home):
     return yaml.safe_load((home / "config.yaml").read_text())["node"]["identity"]
 
 
+def stranger_bundle(tmp_path, qalqan):
+    """A node nobody has pinned (AZ), and the export of an incident it recorded."""
+    az = tmp_path / "az"
+    qalqan("init", "--name", "az", "--country", "AZ", home=az)
+    qalqan("incident", "add", write_record(tmp_path / "inc.yaml", disarm=[]), home=az)
+    bundle = tmp_path / "az.json"
+    bundle.write_text(qalqan("export", home=az).stdout)
+    return az, bundle
+
+
 def write_record(path, **overrides):
     path.write_text(yaml.safe_dump(incident_record(**overrides), allow_unicode=True), "utf-8")
     return path
@@ -95,11 +105,7 @@ def test_a_tampered_copy_is_rejected_and_named(homes, qalqan, tmp_path):
 
 def test_an_unknown_signer_is_quarantined_then_released_by_trust_add(homes, qalqan, tmp_path):
     kz, uz = homes
-    az = tmp_path / "az"
-    qalqan("init", "--name", "az", "--country", "AZ", home=az)
-    qalqan("incident", "add", write_record(tmp_path / "inc.yaml", disarm=[]), home=az)
-    bundle = tmp_path / "az.json"
-    bundle.write_text(qalqan("export", home=az).stdout)
+    az, bundle = stranger_bundle(tmp_path, qalqan)
     imported = qalqan("import", bundle, home=uz)
     signed_by_az = sum(1 for o in json.loads(bundle.read_text())["objects"] if o.get("created_by_ref") == az_id(az))
     assert imported.returncode == 0 and f"quarantined {signed_by_az}," in imported.stdout
@@ -112,11 +118,7 @@ def test_an_unknown_signer_is_quarantined_then_released_by_trust_add(homes, qalq
 
 def test_verify_uses_cards_found_inside_the_file(homes, qalqan, tmp_path):
     kz, uz = homes
-    az = tmp_path / "az"
-    qalqan("init", "--name", "az", "--country", "AZ", home=az)
-    qalqan("incident", "add", write_record(tmp_path / "inc.yaml", disarm=[]), home=az)
-    bundle = tmp_path / "az.json"
-    bundle.write_text(qalqan("export", home=az).stdout)
+    az, bundle = stranger_bundle(tmp_path, qalqan)
     assert qalqan("verify", bundle, home=uz).returncode == 0
 
 

@@ -140,6 +140,14 @@ def test_unticking_every_feed_keeps_the_incident_on_this_node(analyst, node):
     assert node.store.feeds_of(response.location.rsplit("/", 1)[1]) == []
 
 
+def test_a_post_that_never_showed_the_feed_boxes_shares_like_incident_add(analyst, node):
+    data = form_data(incident_record(tlp="green"))
+    del data["share_offered"]
+    response = post_form(analyst, "/incidents/new", data)
+    feeds = node.store.feeds_of(response.location.rsplit("/", 1)[1])
+    assert sorted(feeds) == sorted(node.config.feeds[name].id for name in ("bilateral", "regional"))
+
+
 BAD_INPUT = [
     ({"title": ""}, "title", "this field is required"),
     ({"summary": ""}, "summary", "this field is required"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -68,6 +68,8 @@ class IncidentForm(FlaskForm):
     threat_actor = StringField("Threat actor")
     tlp = SelectField("TLP", choices=[SelectChoice(t, f"TLP:{t.upper()}") for t in TLP_ORDER])
     share = SelectMultipleField("Share", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    # Tells "every box unticked" (keep it on this node) from "no boxes shown" (the default).
+    share_offered = HiddenField()
 
     def __init__(self, disarm: Disarm, feeds: dict, default_tlp: str, **kwargs):
         super().__init__(**kwargs)
@@ -96,7 +98,10 @@ class IncidentForm(FlaskForm):
         record["disarm"] = [t for value in (self.disarm.data or []) for t in _split_codes(value)]
         record["urls"] = _split_lines(self.urls.data)
         record["media_sha256"] = _split_lines(self.media_sha256.data)
-        record["share"] = list(self.share.data or [])
+        if self.share.data or self.share_offered.data:
+            record["share"] = list(self.share.data or [])
+        # else: a POST that never showed the feed boxes gets the record default, like
+        # `incident add` without `share`: every feed its TLP allows.
         accounts = self._accounts()
         if accounts is None:
             return None

@@ -102,3 +102,18 @@ def test_the_disarm_index_groups_techniques_by_tactic(kz):
     groups = dict(kz.disarm.by_tactic())
     assert kz.disarm.techniques["T0023"].name
     assert sum(len(v) for v in groups.values()) == len(kz.disarm.techniques)
+
+
+def test_emitted_extensions_validate_against_their_json_schemas(kz):
+    import jsonschema
+    from node.signing import SIGNATURE_EXT
+    from node.wellknown import EXTENSION_SCHEMAS, NODE_KEYS_EXT, schema
+    kz.add_incident(incident_record(claim="x", last_seen="2026-11-21T00:00:00Z"))
+    seen = set()
+    for row in kz.store.query("SELECT json FROM objects WHERE origin = 'own'"):
+        for ext_id, content in json.loads(row["json"]).get("extensions", {}).items():
+            if ext_id in EXTENSION_SCHEMAS:
+                jsonschema.validate(content, schema(EXTENSION_SCHEMAS[ext_id]),
+                                    format_checker=jsonschema.FormatChecker())
+                seen.add(ext_id)
+    assert seen == {SIGNATURE_EXT, NODE_KEYS_EXT, DISINFO_EXT}

@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", required=True)
     p.set_defaults(run=cmd_trust_add)
 
+    key = command("key", "the node's signing key").add_subparsers(dest="key_command", required=True)
+    p = key.add_parser("rotate", parents=[home], help="make a new key and publish a card listing it, signed by the old")
+    p.add_argument("--revoke-old", action="store_true",
+                   help="mark the old key revoked now: nothing it signs is accepted after this")
+    p.set_defaults(run=cmd_key_rotate)
+
     token = command("token", "credentials for peers").add_subparsers(dest="token_command", required=True)
     p = token.add_parser("create", parents=[home], help="make a secret for peer NAME to use against this node")
     p.add_argument("name")
@@ -169,6 +175,12 @@ def cmd_trust_add(args) -> int:
 def _print_released(summary) -> None:
     if summary.counts["accepted"] or summary.counts["rejected"] or summary.counts["duplicate"]:
         print(f"quarantine re-verified: {summary.line()}")
+
+
+def cmd_key_rotate(args) -> int:
+    key_id = open_node(args).rotate_key(revoke_old=args.revoke_old)
+    print(f"key {key_id}")
+    return 0
 
 
 def cmd_token_create(args) -> int:

@@ -312,6 +312,35 @@ class Node:
                 return
             last = rows[-1][column if column != "k" else "k"]
 
+    def rotate_key(self, revoke_old: bool = False) -> str:
+        """Make a new signing key and publish a new card version listing it, signed by
+        the current key so partners accept it (signing.md: rotation). Returns the new key id."""
+        old = self.signing_key
+        card = self.card()
+        keys = [dict(k) for k in card["extensions"][NODE_KEYS_EXT]["keys"]]
+        now = incident_mod.stix_now()
+        if revoke_old:
+            for entry in keys:
+                if entry["key_id"] == old.key_id:
+                    entry["revoked"] = now
+        new_key = Ed25519PrivateKey.generate()
+        pub = raw_public_bytes(new_key.public_key())
+        keys.append({"key_id": key_id_of(pub), "algorithm": "Ed25519", "public_key": b64u_encode(pub),
+                     "valid_from": now})
+        unsigned = {k: v for k, v in card.items() if k != "extensions"}
+        unsigned["modified"] = now
+        unsigned["extensions"] = {NODE_KEYS_EXT: {**card["extensions"][NODE_KEYS_EXT], "keys": keys}}
+        summary = self.ingest.run([sign(unsigned, old)], Door(OWN))
+        if summary.failures:
+            raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
+        key_path = self.home / "keys" / "node.key"
+        retired = key_path.with_name(f"node.key.{old.key_id[7:19]}.retired")
+        os.replace(key_path, retired)
+        _write_private(key_path, private_key_pem(new_key))
+        (self.home / "keys" / "node.pub").write_bytes(public_key_pem(new_key.public_key()))
+        self.__dict__.pop("signing_key", None)
+        return key_id_of(pub)
+
     # -- tokens ------------------------------------------------------------------
 
     def create_token(self, peer: str) -> str:

@@ -48,6 +48,7 @@ class Summary:
     counts: dict = field(default_factory=lambda: {ACCEPTED: 0, DUPLICATE: 0, QUARANTINED: 0, REJECTED: 0})
     outcomes: list[Outcome] = field(default_factory=list)
     keep_outcomes: bool = True
+    quarantined_here: set = field(default_factory=set)
 
     def add(self, outcome: Outcome) -> None:
         self.counts[outcome.status] += 1
@@ -114,25 +115,33 @@ class Ingest:
         inputs run in that many processes while this one stores; results are the same."""
         summary = Summary(keep_outcomes=keep_outcomes)
         self.trust.check_for_changes()
-        with _checker(self.trust, door.origin, verify_at_us, workers) as check_batch:
-            cards_before = self._card_versions()
+        cards_before = self._card_versions()
+        with _checker(door.origin, verify_at_us, workers, self.trust) as check_batch:
             for chunk in check_batch(_chunks(objects, batch)):
-                self._store_batch(chunk, door, summary)
-        if self._card_versions() != cards_before:
-            # Keys rotated in during the run: objects checked before the new card was
-            # stored, and quarantined for it, may verify now.
-            self.release_quarantine()
+                self._store_batch(chunk, door, summary, verify_at_us)
+        if summary.quarantined_here and self._card_versions() != cards_before:
+            # Workers checked against the keys at the start; a card stored during the
+            # run may let objects quarantined for it verify now.
+            released = self.release_quarantine(only=summary.quarantined_here)
+            for status, count in released.counts.items():
+                if status != QUARANTINED:
+                    summary.counts[QUARANTINED] -= count
+                    summary.counts[status] += count
         return summary
 
     def _card_versions(self) -> tuple:
         return tuple(self.store.one("SELECT COUNT(*) AS n, MAX(version) AS v FROM cards").values())
 
-    def _store_batch(self, checked: list["Checked"], door: Door, summary: Summary) -> None:
+    def _store_batch(self, items: list, door: Door, summary: Summary, verify_at_us) -> None:
         rules, ids = self.feed_rules(), self.feed_ids()
         with self.store.transaction():
-            for item in checked:
+            for item in items:
+                if not isinstance(item, Checked):  # checked here, just before storing: keys are current
+                    item = check(item, door.origin, self.trust.keys(), verify_at_us)
                 outcome = self._store_one(item, door, rules, ids)
                 summary.add(outcome)
+                if outcome.status == QUARANTINED:
+                    summary.quarantined_here.add((item.id, item.version or "", item.digest))
                 if outcome.status == REJECTED:
                     self.store.audit("rejected", outcome.id, outcome.version, door.source or door.origin,
                                      outcome.reason)
@@ -218,12 +227,15 @@ class Ingest:
         })
         return item.outcome
 
-    def release_quarantine(self) -> Summary:
-        """Re-verify every quarantined object (after the trust store changed)."""
+    def release_quarantine(self, only: set[tuple] | None = None) -> Summary:
+        """Re-verify quarantined objects (all, or `only` these (id, version, digest))
+        after the trust store changed."""
         from .wire import loads
         summary = Summary()
         rows = self.store.query("SELECT id, version, digest, origin, source, json FROM quarantine ORDER BY received")
         for row in rows:
+            if only is not None and (row["id"], row["version"], row["digest"]) not in only:
+                continue
             door = Door(origin=row["origin"], source=row["source"])
             one = self.run([loads(row["json"])], door)
             outcome = one.outcomes[0]
@@ -291,14 +303,11 @@ def _chunks(objects: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 
 @contextmanager
-def _checker(trust: TrustStore, origin: str, at_us: int | None, workers: int):
-    """Yields a function mapping chunks of objects to chunks of Checked, in order."""
+def _checker(origin: str, at_us: int | None, workers: int, trust: TrustStore):
+    """Yields a function over chunks of objects: with workers, it maps them to chunks
+    of Checked, in order; without, it passes them on to be checked while storing."""
     if not workers:
-        def inline(chunks):
-            for chunk in chunks:
-                keys = trust.keys()
-                yield [check(obj, origin, keys, at_us) for obj in chunk]
-        yield inline
+        yield lambda chunks: chunks
         return
     context = multiprocessing.get_context("spawn")  # no fork with open SQLite handles
     with context.Pool(workers, initializer=_worker_init, initargs=(trust.snapshot(), origin, at_us)) as pool:

@@ -86,3 +86,24 @@ def test_a_revoked_key_verifies_nothing_received_after_revocation(kz, uz):
                                     verify_at_us=1_700_000_000_000_000)  # 2023: before the revocation
     assert received_before.counts["accepted"] == 1
     assert kz.ingest.run([note(uz.config.identity, new_key, n=9)], Door(PEER, source="uz")).counts["accepted"] == 1
+
+
+def test_key_rotate_publishes_a_card_partners_accept_and_signs_with_the_new_key(kz, uz, tmp_path):
+    from node.home import Node
+    from conftest import incident_record
+    kz.trust_card(uz.card())
+    kz.add_peer("uz", uz.card(), "http://127.0.0.1:9/taxii2/")
+    old_key_id = uz.signing_key.key_id
+    new_key_id = uz.rotate_key(revoke_old=True)
+    uz = Node(uz.home)
+    assert uz.signing_key.key_id == new_key_id != old_key_id
+    assert oct((uz.home / "keys" / "node.key").stat().st_mode & 0o777) == "0o600"
+    uz.add_incident(incident_record())
+    bundle = tmp_path / "uz.json"
+    with bundle.open("w") as out:
+        uz.export(out)
+    with bundle.open("rb") as stream:
+        summary = Node(kz.home).import_stream(stream, source="uz")
+    assert summary.counts["rejected"] == 0 and summary.counts["quarantined"] == 0
+    keys = {k["key_id"]: k for k in kz.store.query("SELECT key_id, revoked FROM keys")}
+    assert keys[new_key_id]["revoked"] is None and keys[old_key_id]["revoked"] is not None

@@ -113,6 +113,18 @@ def test_text_is_stored_exactly_as_typed(analyst, node):
     assert incident["extensions"][DISINFO_EXT]["claim"] == "Exact   claim"
 
 
+def test_codes_are_normalised_but_free_text_is_not(analyst, node):
+    data = {**form_data(incident_record()), "language": " RU ", "platforms": "Telegram, TikTok",
+            "target_countries": "kz uz", "first_seen": " 2026-11-20 ", "threat_actor": " Mixed Case "}
+    response = post_form(analyst, "/incidents/new", data)
+    incident = json.loads(node.store.object_json(response.location.rsplit("/", 1)[1]))
+    ext = incident["extensions"][DISINFO_EXT]
+    assert incident["lang"] == "ru" and ext["platforms"] == ["telegram", "tiktok"]
+    assert ext["target_countries"] == ["KZ", "UZ"] and ext["first_seen"] == "2026-11-20T00:00:00.000Z"
+    actor = node.store.one("SELECT json FROM objects WHERE type = 'threat-actor'")["json"]
+    assert '"name":" Mixed Case "' in actor
+
+
 def test_every_recorded_field_reaches_the_stix_objects(analyst, node):
     response = submit(analyst, last_seen="2026-11-22T10:00:00Z")
     incident = json.loads(node.store.object_json(response.location.rsplit("/", 1)[1]))

@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..incident import FIELDS, VERDICTS
 from ..policy import TLP_ORDER
 
-LANGUAGE_SUGGESTIONS = ("kk", "uz", "ru", "ky", "tg", "tk", "tr", "az", "en")
+# Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
+CODE_FIELDS = ("language", "first_seen", "last_seen", "confidence", "fact_check_url")
 
 
 class LoginForm(FlaskForm):
@@ -89,6 +90,8 @@ class IncidentForm(FlaskForm):
             value = self[name].data
             if name in ("summary", "claim"):
                 value = _keep_typed(value)
+            elif name in CODE_FIELDS and isinstance(value, str):
+                value = value.strip().lower() if name == "language" else value.strip()
             if value not in (None, ""):
                 record[name] = value
         for name in ("title", "summary", "language", "first_seen", "verdict"):

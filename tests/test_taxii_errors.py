@@ -141,7 +141,9 @@ def test_a_next_token_replayed_on_another_endpoint_is_a_400(world):
 
 
 def test_every_page_names_its_first_and_last_date_added(world):
-    for suffix in ("objects/", "manifest/", "objects/?match[type]=no-such-type"):
+    card = world.node().config.identity
+    for suffix in ("objects/", "manifest/", "objects/?match[type]=no-such-type", f"objects/{card}/",
+                   f"objects/{card}/versions/"):
         resp = requests.get(world.collection_url("regional") + suffix, headers=world.headers("uz"), timeout=30)
         assert resp.status_code == 200
         assert resp.headers["X-TAXII-Date-Added-First"].endswith("Z")

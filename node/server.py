@@ -89,17 +89,19 @@ def build_server(home: Path, host: str | None = None, port: int | None = None) -
     return server
 
 
-def serve(home: Path | str, host: str | None = None, port: int | None = None, sync: bool = True) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit code."""
+def serve(home: Path | str, host: str | None = None, port: int | None = None, sync: bool = True,
+          stop: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or until `stop` is set); returns the exit code."""
     home = Path(home)
     server = build_server(home, host, port)
     try:
         server.prepare()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {server.bind_addr}: {exc.strerror or exc}") from None
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
     bound_host, bound_port = server.bind_addr[:2]
     scheme = "https" if server.ssl_adapter else "http"
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import warnings
 
 import pytest
 import requests
@@ -93,9 +94,11 @@ def tls_home(tmp_path, pki, client_ca: bool = False):
 def handshake(port: int, pki, maximum=None, client_cert: bool = False) -> str:
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     if maximum:
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let the client offer old versions: the server must refuse
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        context.maximum_version = maximum
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.maximum_version = maximum
     if client_cert:
         context.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:

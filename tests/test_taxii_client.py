@@ -172,3 +172,12 @@ def test_a_repeated_post_counts_duplicates_as_successes(world, posted):
     assert all(s.get("message") == "already held: duplicate" for s in status.successes)
     after = store_fingerprint(world.home)
     assert {k: v for k, v in after.items() if k != "statuses"} == {k: v for k, v in before.items() if k != "statuses"}
+
+
+def test_an_accepted_object_that_policy_keeps_out_of_the_collection_says_so(world):
+    amber = signed_notes(world.partners["uz"], 1, tlp="amber")
+    status = world.collection("bilateral", "uz").add_objects({"objects": amber})
+    assert status.success_count == 1
+    assert "keeps it out of this collection" in status.successes[0]["message"]
+    resp = requests.get(world.objects_url("bilateral") + amber[0]["id"] + "/", headers=world.headers("uz"), timeout=30)
+    assert resp.status_code == 404

@@ -1,0 +1,86 @@
+"""POST (add objects, through the one ingest path) and DELETE (remove from one feed)."""
+from __future__ import annotations
+
+from flask import request
+
+from .. import wire
+from ..app import current_node
+from ..config import Feed
+from ..errors import QalqanError
+from ..ingest import ACCEPTED, EXTERNAL, PEER, Door
+from ..timefmt import now_us
+from . import filters as filters_mod
+from . import queries, status
+from .access import feed_by_id, writable_feed
+from .auth import current_caller
+from .errors import TaxiiError, json_response, not_found, taxii_response, unauthorized
+from .media import check_content_type
+
+
+def delete_object(collection_id: str, object_id: str):
+    """Remove an object's versions from one feed (A3): read and write access needed, and
+    only for objects the caller's own node created."""
+    caller = current_caller()
+    if caller.anonymous:
+        raise unauthorized()
+    feed, peer = feed_by_id(collection_id), caller.peer
+    may_read, may_write = (feed.may_read(peer), feed.may_write(peer)) if feed else (False, False)
+    if not (may_read or may_write):
+        raise not_found()
+    if not (may_read and may_write):
+        raise TaxiiError(403, "removing objects needs both read and write access to the collection")
+    filters = filters_mod.parse(request.args, filters_mod.OBJECT_FILTERS, default_version="all")
+    node = current_node()
+    chosen = [e for e in queries.visible_entries(node.store, feed, object_id)
+              if queries.version_matches(e, filters.versions)
+              and (not filters.spec_versions or e["spec_version"] in filters.spec_versions)]
+    if not chosen:
+        raise not_found()
+    own_identity = node.peer_identity(peer)
+    if own_identity is None or queries.creator_of(node.store, object_id) != own_identity:
+        raise TaxiiError(403, "a peer may remove only objects its own node created")
+    queries.remove_entries(node.store, feed, object_id, chosen)
+    return taxii_response("", 200)
+
+
+def add_objects(collection_id: str):
+    """Ingest a posted envelope in one transaction and answer 202 with its status."""
+    feed = writable_feed(collection_id)
+    check_content_type(request.headers.get("Content-Type"))
+    node, peer = current_node(), current_caller().peer
+    objects = _posted_objects(int(node.config["server.max_content_length"]))
+    received = now_us()
+    entry = node.config.peers.get(peer)
+    door = Door(EXTERNAL if entry is not None and not entry.signed else PEER, source=peer)
+    summary = node.ingest.run(objects, door, batch=len(objects) + 1)
+    unpublished = {(o.id, o.version) for o in summary.outcomes
+                   if o.status == ACCEPTED and not _in_feed(node.store, feed, o.id, o.version)}
+    resource = status.build(summary, objects, received, unpublished)
+    status.save(node.store, resource, peer)
+    return json_response(resource, 202)
+
+
+def _posted_objects(max_length: int) -> list:
+    if request.content_length is not None and request.content_length > max_length:
+        raise TaxiiError(413, f"the body is larger than max_content_length ({max_length} bytes)")
+    body = request.get_data(cache=False)
+    if len(body) > max_length:
+        raise TaxiiError(413, f"the body is larger than max_content_length ({max_length} bytes)")
+    try:
+        document = wire.loads(body)
+    except QalqanError as exc:
+        raise TaxiiError(400, exc.message) from None
+    if not isinstance(document, dict) or not isinstance(document.get("objects"), list):
+        raise TaxiiError(422, "the body must be a TAXII envelope: an object with an 'objects' list")
+    objects = document["objects"]
+    if not objects:
+        raise TaxiiError(422, "the envelope's 'objects' list is empty")
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise TaxiiError(422, f"objects[{index}] is not a JSON object")
+    return objects
+
+
+def _in_feed(store, feed: Feed, object_id: str | None, version: str | None) -> bool:
+    return store.one("SELECT 1 AS x FROM feed_entries WHERE feed = ? AND id = ? AND version = ? AND deleted = 0",
+                     [feed.id, object_id, version]) is not None

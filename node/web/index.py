@@ -96,10 +96,10 @@ def _reindex_for(store: Store, obj: dict) -> None:
     elif kind == "report":
         for ref in obj.get("object_refs") or ():
             if isinstance(ref, str) and ref.startswith("incident--"):
-                reindex_incident(store, ref)
+                refresh_neighbours(store, ref)
     else:
         for incident_id in _incidents_referring_to(store, obj["id"]):
-            reindex_incident(store, incident_id)
+            refresh_neighbours(store, incident_id)
 
 
 def _incidents_referring_to(store: Store, object_id: str) -> list[str]:
@@ -129,10 +129,30 @@ def index_incident(store: Store, incident: dict, stored: dict, report_id: str | 
     return n
 
 
+def refresh_neighbours(store: Store, incident_id: str) -> None:
+    """The report or an observable arrived: only the row's report-derived parts change
+    (filter terms come from the incident alone, so they stay)."""
+    row = store.one("SELECT n, title, summary, claim, case_id FROM web_incidents WHERE incident_id = ?",
+                    [incident_id])
+    if row is None:
+        return  # the incident itself has not arrived; its arrival indexes everything
+    report_id = _report_of(store, incident_id)
+    neighbours = _neighbours(store, report_id) if report_id else []
+    actor = _actors(neighbours)
+    store.conn.execute("UPDATE web_incidents SET report_id = ?, threat_actor = ? WHERE n = ?",
+                       [report_id, actor, row["n"]])
+    _write_fts(store, row["n"], {**row, "threat_actor": actor}, _observable_text(neighbours))
+
+
 def _report_of(store: Store, incident_id: str) -> str | None:
     row = store.one("SELECT r.report FROM report_refs r JOIN objects o ON o.id = r.report AND o.latest = 1"
                     " WHERE r.ref = ? ORDER BY o.received LIMIT 1", [incident_id])
     return row["report"] if row else None
+
+
+def _actors(neighbours: list[dict]) -> str | None:
+    return ", ".join(o["name"] for o in neighbours
+                     if o.get("type") == "threat-actor" and isinstance(o.get("name"), str)) or None
 
 
 def _neighbours(store: Store, report_id: str) -> list[dict]:
@@ -146,7 +166,6 @@ def _neighbours(store: Store, report_id: str) -> list[dict]:
 def _entry(incident: dict, stored: dict, report_id: str | None, neighbours: list[dict]) -> dict:
     ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
     first_seen = ext.get("first_seen")
-    actors = [o.get("name") for o in neighbours if o.get("type") == "threat-actor" and o.get("name")]
     languages = ext.get("languages") or []
     return {
         "incident_id": incident["id"], "version": stored["version"], "report_id": report_id,
@@ -156,7 +175,7 @@ def _entry(incident: dict, stored: dict, report_id: str | None, neighbours: list
         "confidence": incident.get("confidence") if isinstance(incident.get("confidence"), int) else None,
         "case_id": _str(ext.get("case_id")), "created": _str(incident.get("created")),
         "first_seen": _str(first_seen), "first_seen_us": _us(first_seen), "last_seen": _str(ext.get("last_seen")),
-        "threat_actor": ", ".join(actors) or None,
+        "threat_actor": _actors(neighbours),
         "created_by": stored["created_by"], "key_id": stored["key_id"], "origin": stored["origin"],
         "source": stored["source"], "received": stored["received"],
     }
@@ -176,10 +195,9 @@ def _us(stamp) -> int | None:
 def _upsert(store: Store, entry: dict) -> int:
     columns = list(entry)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "incident_id")
-    store.conn.execute(
+    return store.conn.execute(
         f"INSERT INTO web_incidents ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-        f" ON CONFLICT (incident_id) DO UPDATE SET {updates}", [entry[c] for c in columns])
-    return store.one("SELECT n FROM web_incidents WHERE incident_id = ?", [entry["incident_id"]])["n"]
+        f" ON CONFLICT (incident_id) DO UPDATE SET {updates} RETURNING n", [entry[c] for c in columns]).fetchall()[0][0]
 
 
 def _terms(entry: dict, incident: dict) -> set[tuple[str, str]]:

@@ -11,7 +11,7 @@ from web_fixtures import admin, app, incident_record, node, web_home  # noqa: F4
 @pytest.fixture
 def pages(node):
     result = node.add_incident(incident_record(title="<script>alert(1)</script>"))
-    return ["/login", "/incidents", "/incidents/new", f"/incidents/{result.incident_id}", "/dashboard",
+    return ["/incidents", "/incidents/new", f"/incidents/{result.incident_id}", "/dashboard",
             "/admin/peers", "/admin/quarantine", "/incidents?q=<script>"]
 
 

@@ -2,8 +2,9 @@
 
 Every object the node stores, whatever door it came in by, passes
 `index_stored_object`, so own, imported, pushed and pulled incidents are all here.
-An incident, its report and the report's observables may arrive in any order:
-each arrival re-indexes the incidents it touches from what the store holds then.
+An incident, its report and the report's observables may arrive in any order: the
+incident's arrival writes its row, filter terms and text from what the store holds
+then; a later report or observable refreshes the report-derived parts of that row.
 
 Rows are numbered in order of first arrival (`n`); lists are newest first by `n`,
 which lets filter terms, the FTS index and paging all walk one order.
@@ -40,7 +41,6 @@ CREATE TABLE IF NOT EXISTS web_incidents (
     created_by TEXT, key_id TEXT, origin TEXT, source TEXT, received INTEGER
 );
 CREATE INDEX IF NOT EXISTS web_incidents_first_seen ON web_incidents (first_seen_us);
-CREATE INDEX IF NOT EXISTS web_incidents_created_by ON web_incidents (created_by, first_seen_us);
 CREATE TABLE IF NOT EXISTS web_incident_terms (
     kind TEXT NOT NULL, value TEXT NOT NULL, incident INTEGER NOT NULL,
     PRIMARY KEY (kind, value, incident)

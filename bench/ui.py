@@ -23,8 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node.app import create_app  # noqa: E402
 from node.home import Node, init_home  # noqa: E402
+from node.sco import deterministic_id  # noqa: E402
 from node.users import add_user  # noqa: E402
-from node.web.index import Filters, count_incidents, index_incident, list_incidents  # noqa: E402
+from node.web.index import (Filters, count_incidents, index_incident, list_incidents,  # noqa: E402
+                            related_incidents)
 from node.wellknown import DISINFO_EXT  # noqa: E402
 
 TARGET_MS = 100
@@ -101,7 +103,10 @@ def fill(node: Node, count: int, seed: int = SEED) -> float:
 
 def _index(node, rng, i, vocabulary, weights, techniques, node_ids) -> None:
     incident, stored, neighbours = synthetic_incident(rng, i, vocabulary, weights, techniques, node_ids)
-    index_incident(node.store, incident, stored, f"report--{uuid.uuid4()}", neighbours)
+    report_id = f"report--{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+    index_incident(node.store, incident, stored, report_id, neighbours)
+    # What ingest records for a report: its refs, so related incidents can be looked up.
+    node.store.add_report_refs(report_id, [incident["id"], *(deterministic_id(o) for o in neighbours)])
 
 
 def timed(fn, runs: int) -> tuple[float, float, object]:
@@ -186,9 +191,26 @@ def measure(node: Node, home: Path, runs: int) -> int:
         worst = max(worst, http_ms)
         shown = f"{matches:,}{'+' if capped else ''}"
         print(f"{name:38} {shown:>8} {list_ms:9.1f} {list_p95:7.1f} {count_ms:9.1f} {http_ms:9.1f} {http_p95:7.1f}")
+    related_ms, related_p95, related = _time_related(node, runs)
+    print(f"\nrelated incidents of one incident (shared account, t.me too common): median {related_ms:.1f} ms, "
+          f"p95 {related_p95:.1f} ms, {related:.0f} related on average")
     verdict = "under" if worst < TARGET_MS else "OVER"
     print(f"\nslowest median HTTP response: {worst:.1f} ms ({verdict} the {TARGET_MS} ms target)")
     return 0 if worst < TARGET_MS else 1
+
+
+def _time_related(node: Node, runs: int) -> tuple[float, float, float]:
+    """Related-incident lookups for `runs` incidents picked at random (each once: no cache help)."""
+    picks = [r["incident_id"] for r in node.store.query(
+        "SELECT incident_id FROM web_incidents ORDER BY random() LIMIT ?", [runs])]
+    samples, found = [], []
+    for incident_id in picks:
+        t0 = time.perf_counter()
+        found.append(len(related_incidents(node.store, incident_id).incidents))
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))], \
+        statistics.mean(found)
 
 
 def _query_string(spec: dict) -> dict:

@@ -154,7 +154,7 @@ def test_unticking_every_feed_keeps_the_incident_on_this_node(analyst, node):
 
 def test_a_post_that_never_showed_the_feed_boxes_shares_like_incident_add(analyst, node):
     data = form_data(incident_record(tlp="green"))
-    del data["share_offered"]
+    assert "share_offered" not in data
     response = post_form(analyst, "/incidents/new", data)
     feeds = node.store.feeds_of(response.location.rsplit("/", 1)[1])
     assert sorted(feeds) == sorted(node.config.feeds[name].id for name in ("bilateral", "regional"))
@@ -227,3 +227,26 @@ def test_submitting_with_a_forged_csrf_token_is_refused(analyst, node):
     response = analyst.post("/incidents/new", data={**form_data(incident_record()), "csrf_token": "forged"})
     assert response.status_code == 400
     assert incident_count(node) == 0
+
+
+def test_the_form_builds_the_same_stix_as_incident_add(analyst, node, tmp_path, qalqan):
+    import yaml
+    from collections import Counter
+    record = incident_record()
+    from_form = submit(analyst).location.rsplit("/", 1)[1]
+    path = tmp_path / "record.yaml"
+    path.write_text(yaml.safe_dump(record, allow_unicode=True), "utf-8")
+    result = qalqan("incident", "add", str(path), home=node.home)
+    assert result.returncode == 0, result.stderr
+    from_cli = re.search(r"incident--[0-9a-f-]{36}", result.stdout).group(0)
+
+    def shape(incident_id):
+        incident = json.loads(node.store.object_json(incident_id))
+        ext = {k: v for k, v in incident["extensions"][DISINFO_EXT].items() if k != "case_id"}
+        report = node.store.one("SELECT report FROM report_refs WHERE ref = ?", [incident_id])["report"]
+        types = Counter(r["ref"].split("--")[0] for r in node.store.query(
+            "SELECT ref FROM report_refs WHERE report = ?", [report]))
+        feeds = sorted(node.store.feeds_of(incident_id))
+        return incident["name"], incident["description"], incident.get("confidence"), ext, types, feeds
+
+    assert shape(from_form) == shape(from_cli)

@@ -40,9 +40,10 @@ def post_form(client, path: str, data: dict, page: str | None = None, **kwargs):
 
 
 def form_data(record: dict) -> dict:
-    """An incident record as the web form's fields carry it (from a browser: with the
-    marker that the feed boxes were shown)."""
-    data = {"share_offered": "1"}
+    """An incident record as the web form's fields carry it. With `share`, as a browser
+    sends the ticked feed boxes (and the marker that they were shown); without, as a
+    POST that leaves sharing to the record default."""
+    data = {"share_offered": "1"} if "share" in record else {}
     for key, value in record.items():
         if key == "accounts":
             data[key] = "\n".join(f"{a['platform']} {a['login']}" for a in value)

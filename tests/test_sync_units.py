@@ -1,12 +1,18 @@
 """Small parts of sync that need no server: cursors, backoff, credentials, the command line."""
+import signal
+import subprocess
+
 import requests
 from taxii2client.common import TokenAuth
 
 from node.config import Peer
+from node.home import Node
 from node.sync.client import Page, auth_for
 from node.sync.loop import Backoff
 from node.sync.prefetch import prefetched
 from node.sync.pull import cursor_after
+
+from sync_fixtures import REPO, free_port, qalqan_cmd, set_setting
 
 
 def test_the_cursor_of_a_signed_peer_is_the_last_date_added_of_the_page():
@@ -64,3 +70,17 @@ def test_sync_names_an_unknown_peer_and_exits_2(make_home, qalqan):
 def test_sync_with_no_peers_says_so_and_succeeds(make_home, qalqan):
     out = qalqan("sync", "--once", home=make_home("kz", "KZ"))
     assert out.returncode == 0 and "no peers configured" in out.stdout
+
+
+def test_sync_without_once_repeats_every_interval_until_sigterm(make_home, tmp_path):
+    home = make_home("kz", "KZ")
+    Node(home).add_peer("gone", {}, f"http://127.0.0.1:{free_port()}/taxii2/", token="x",
+                        pull=["regional"], signed=False)
+    set_setting(home, "sync.interval", 0.2)
+    proc = subprocess.Popen(qalqan_cmd("sync", "--home", home), cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    rounds = [proc.stdout.readline(), proc.stdout.readline()]
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert all(line.startswith("peer gone: received 0") and "FAILED" in line for line in rounds)
+    assert proc.returncode == 1

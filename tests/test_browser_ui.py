@@ -13,7 +13,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from node.home import Node
 from node.users import add_user
-from web_fixtures import ANALYST, incident_record
+from web_fixtures import ADMIN, ANALYST, incident_record
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -25,6 +25,7 @@ def served_node(make_home):
     """A node with an analyst account, served by `qalqan serve` on a free loopback port."""
     home = make_home("kz", "KZ", disarm=True)
     add_user(Node(home).store, ANALYST[0], "analyst", ANALYST[1])
+    add_user(Node(home).store, ADMIN[0], "admin", ADMIN[1])
     process = subprocess.Popen([sys.executable, "-m", "node", "serve", "--home", str(home), "--port", "0",
                                 "--no-sync"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -66,11 +67,11 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def log_in(page, base: str) -> None:
+def log_in(page, base: str, account: tuple[str, str] = ANALYST) -> None:
     page.goto(base + "/incidents")
     expect(page).to_have_url(re.compile(r"/login"))
-    page.get_by_label("User name").fill(ANALYST[0])
-    page.get_by_label("Password").fill(ANALYST[1])
+    page.get_by_label("User name").fill(account[0])
+    page.get_by_label("Password").fill(account[1])
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(base + "/incidents")
 
@@ -154,3 +155,23 @@ def test_a_bad_field_is_shown_next_to_it_in_the_browser_with_the_input_kept(serv
     shot(page, "form-error")
     assert page.dialogs == []
     assert [p for p in page.problems if "400" not in p] == []  # the form comes back as 400 Bad Request
+
+
+def test_an_admin_deletes_a_quarantined_object_in_the_browser(served_node, page, make_home):
+    home, base = served_node
+    stranger = Node(make_home("tm", "TM", port=8004))
+    stranger.add_incident(incident_record(title="From a node nobody pinned"))
+    out = io.StringIO()
+    stranger.export(out)
+    Node(home).import_stream(io.BytesIO(out.getvalue().encode("utf-8")))
+    held = Node(home).store.one("SELECT COUNT(*) AS n FROM quarantine")["n"]
+
+    log_in(page, base, ADMIN)
+    page.get_by_role("link", name="Quarantine").click()
+    expect(page.get_by_text(f"{held} held")).to_be_visible()
+    expect(page.locator("table.quarantine")).to_contain_text("unknown signer key")
+    shot(page, "quarantine")
+    page.get_by_role("button", name="Delete").first.click()
+    expect(page.locator(".flash")).to_contain_text("Deleted")
+    expect(page.get_by_text(f"{held - 1} held")).to_be_visible()
+    assert page.dialogs == [] and page.problems == []

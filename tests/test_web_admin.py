@@ -43,6 +43,7 @@ def test_the_quarantine_lists_objects_with_their_reason(admin, quarantined, uz):
     html = admin.get("/admin/quarantine").text
     assert f"{len(quarantined)} held" in html
     assert "unknown signer key" in html and uz.config.identity in html
+    assert "claims to be uz (UZ)" in html
 
 
 def test_an_admin_deletes_a_quarantined_object(admin, node, quarantined):

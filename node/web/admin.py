@@ -1,10 +1,13 @@
 """Admin pages: peers and their sync state, the quarantine."""
 from __future__ import annotations
 
+import json
+
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..app import current_node
+from ..wellknown import NODE_KEYS_EXT
 from . import blueprint
 from .auth import admin_required
 from .forms import PostForm, QuarantineDeleteForm
@@ -32,7 +35,23 @@ def quarantine():
                        " q.received FROM quarantine q ORDER BY q.received DESC LIMIT ?", [QUARANTINE_PAGE])
     total = store.one("SELECT COUNT(*) AS n FROM quarantine")["n"]
     return render_template("admin/quarantine.html", rows=rows, total=total, delete_form=QuarantineDeleteForm(),
-                           recheck_form=PostForm())
+                           recheck_form=PostForm(), claimed=_claimed_signers(store, {r["signer"] for r in rows}))
+
+
+def _claimed_signers(store, signers: set) -> dict[str, str]:
+    """identity → "name (country)" as its own card says, when that card waits in the
+    quarantine too: unverified, but it tells the admin whose card to ask for."""
+    signers = [s for s in signers if s]
+    if not signers:
+        return {}
+    rows = store.query(f"SELECT id, json FROM quarantine WHERE id IN ({', '.join('?' for _ in signers)})", signers)
+    claimed = {}
+    for row in rows:
+        card = json.loads(row["json"])
+        country = ((card.get("extensions") or {}).get(NODE_KEYS_EXT) or {}).get("country")
+        if card.get("type") == "identity" and isinstance(card.get("name"), str):
+            claimed[row["id"]] = card["name"] + (f" ({country})" if isinstance(country, str) else "")
+    return claimed
 
 
 @blueprint.route("/admin/quarantine/delete", methods=["POST"])

@@ -61,12 +61,15 @@ class PeerWorkers:
     def __init__(self, node: Node, peer: Peer, stop: threading.Event):
         self.node, self.peer, self.stop = node, peer, stop
         interval = float(node.config["sync.interval"])
-        self.threads = [
-            threading.Thread(target=_repeat, name=f"qalqan-push-{peer.name}", daemon=True,
-                             args=(stop, self._push, PUSH_POLL, interval, f"push to {peer.name}")),
-            threading.Thread(target=_repeat, name=f"qalqan-pull-{peer.name}", daemon=True,
-                             args=(stop, self._pull, interval, interval, f"pull from {peer.name}")),
-        ]
+        self.threads = []
+        if peer.push:
+            self.threads.append(threading.Thread(
+                target=_repeat, name=f"qalqan-push-{peer.name}", daemon=True,
+                args=(stop, self._push, PUSH_POLL, interval, f"push to {peer.name}")))
+        if peer.pull:
+            self.threads.append(threading.Thread(
+                target=_repeat, name=f"qalqan-pull-{peer.name}", daemon=True,
+                args=(stop, self._pull, interval, interval, f"pull from {peer.name}")))
         self._push_client: PeerClient | None = None
 
     def start(self) -> None:
@@ -78,8 +81,6 @@ class PeerWorkers:
             thread.join(timeout)
 
     def _push(self) -> None:
-        if not self.peer.push:
-            return
         # The pusher keeps its client (and the peer's collection list) between polls;
         # any failure drops it so the next attempt starts from discovery again.
         if self._push_client is None:
@@ -92,11 +93,10 @@ class PeerWorkers:
             health.failed(self.node.store, self.peer.name, "push: " + describe(exc))
             raise
         if pushed.posted:
+            health.succeeded(self.node.store, self.peer.name)
             log.info("pushed %d objects to %s", pushed.posted, self.peer.name)
 
     def _pull(self) -> None:
-        if not self.peer.pull:
-            return
         client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
         health.attempted(self.node.store, self.peer.name)
         try:

@@ -31,17 +31,14 @@ class PeerResult:
         return text + ("; FAILED (see stderr)" if self.error else "")
 
 
-def sync_peer(node: Node, peer: Peer, page_size: int = DEFAULT_PAGE_SIZE, push: bool = True,
-              pull: bool = True) -> PeerResult:
+def sync_peer(node: Node, peer: Peer, page_size: int = DEFAULT_PAGE_SIZE) -> PeerResult:
     """Push pending own objects, then pull; a failure is recorded in the peers table, not raised."""
     result = PeerResult(peer.name, PullCounts(), PushCounts())
     client = PeerClient(peer, float(node.config["sync.timeout"]))
     health.attempted(node.store, peer.name)
     try:
-        if push:
-            result.pushed = push_peer(node, peer, client)
-        if pull:
-            pull_peer(node, peer, client, page_size, into=result.pulled)
+        result.pushed = push_peer(node, peer, client)
+        pull_peer(node, peer, client, page_size, into=result.pulled)
     except Exception as exc:  # noqa: BLE001 - any failure of one peer is that peer's error, not the round's
         result.error = describe(exc)
         health.failed(node.store, peer.name, result.error)

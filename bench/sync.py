@@ -22,7 +22,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from sync_fixtures import TAXII, Network, publish_notes, run  # noqa: E402
+from sync_fixtures import TAXII, Network, publish_notes  # noqa: E402
 
 
 def incident_record(title: str) -> dict:

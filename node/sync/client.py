@@ -78,12 +78,22 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, QalqanError):
         return exc.message
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code} from {exc.response.url}"
+        return f"HTTP {exc.response.status_code} from {exc.response.url}{_taxii_error_title(exc.response)}"
     if isinstance(exc, requests.Timeout):
         return f"no answer within the timeout ({exc.request.url if exc.request else 'request'})"
     if isinstance(exc, requests.ConnectionError):
         return f"cannot connect ({exc.request.url if exc.request else 'peer'})"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _taxii_error_title(response: requests.Response) -> str:
+    """': <title>' of a TAXII error body, if the peer sent one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    title = body.get("title") if isinstance(body, dict) else None
+    return f": {title}" if isinstance(title, str) and title else ""
 
 
 class PeerClient:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from node.home import Node
+from node.ingest import OWN, Door
 from node.signing import canonical, signature_of
 
 from conftest import incident_record
@@ -124,3 +125,14 @@ def test_sync_reports_per_peer_counts_and_status_shows_them(net):
     assert any(line.startswith("peer az:") for line in out.stdout.splitlines())
     status = run("status", "--home", net["uz"].home).stdout
     assert "peer kz: last sync 20" in status and "accepted 30" in status
+
+
+def test_every_version_of_an_object_reaches_the_partner_not_only_the_latest(net):
+    kz = net["kz"].node()
+    oid = "note--5b0c6a4e-2f1d-4c36-9d0e-8f5a1e2b3c4d"
+    versions = [signed_notes(kz, 1, modified=stamp, ids=[oid], content=f"version {n}")[0]
+                for n, stamp in enumerate(["2026-11-02T00:00:00.000Z", "2026-11-03T00:00:00.000Z"])]
+    summary = kz.ingest.run(versions, Door(OWN))
+    assert summary.counts["accepted"] == 2
+    sync_all(net, "uz")
+    assert held(net["uz"].home, [oid]) == {oid: 2}

@@ -136,7 +136,8 @@ class PeerClient:
         filters = {"added_after": added_after} if added_after else {}
         next_token = None
         while True:
-            envelope = collection.get_objects(limit=limit, next=next_token, **filters)
+            # Every version, not only the latest: partners keep the history too.
+            envelope = collection.get_objects(limit=limit, next=next_token, version="all", **filters)
             objects = envelope.get("objects") or []
             last = self.conn.last_headers.get(DATE_ADDED_LAST)
             if objects and not last:

@@ -10,8 +10,8 @@ import pytest
 from node.home import Node
 
 from conftest import incident_record
-from sync_fixtures import REPO, Network, held, peer_row, publish_notes, qalqan_cmd, set_setting, stored_json, \
-    wait_until
+from sync_fixtures import REPO, Network, edit_yaml, held, peer_row, publish_notes, qalqan_cmd, set_setting, \
+    stored_json, wait_until
 
 MANY = 2000
 
@@ -159,3 +159,14 @@ def test_pushes_keep_flowing_to_a_live_peer_while_another_peer_hangs(pair, hung_
     _, incident = kz.add_incident(tmp_path, **incident_record(tlp="green"))
     wait_until(lambda: stored_json(uz.home, incident), timeout=60, what="the push to reach UZ")
     wait_until(lambda: peer_row(kz.home, "tm").get("last_error"), timeout=60, what="the hung peer's error")
+
+
+def test_a_feed_the_peer_does_not_offer_fails_the_sync_but_the_other_feeds_still_arrive(pair):
+    kz, uz = pair["kz"], pair["uz"]
+    missing = str(uuid.uuid4())
+    edit_yaml(uz.home / "config.yaml", lambda data: data["peers"]["kz"]["pull"].insert(0, missing))
+    ids = publish_notes(kz.home, 10)
+    out = uz.sync("--peer", "kz")
+    assert out.returncode == 1
+    assert f"peer kz failed: peer kz offers no collection '{missing}' to this node" in out.stderr
+    assert exactly_once(uz.home, ids)

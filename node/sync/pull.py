@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from taxii2client.exceptions import AccessError
+
 from ..config import Peer
+from ..errors import PeerError
 from ..home import Node
 from ..ingest import ACCEPTED, DUPLICATE, EXTERNAL, PEER, QUARANTINED, REJECTED, Door
 from ..store import Store
@@ -64,12 +67,21 @@ def door_for(peer: Peer) -> Door:
 
 def pull_peer(node: Node, peer: Peer, client: PeerClient, page_size: int = DEFAULT_PAGE_SIZE,
               into: PullCounts | None = None) -> PullCounts:
+    """Pull every feed of the peer's `pull` list. A feed the peer does not offer this
+    node is that feed's problem: the others are still pulled, then the error is raised.
+    A transport failure ends the pull at once (the next feeds would only time out too)."""
     total = into if into is not None else PullCounts()
+    unavailable: list[Exception] = []
     for ref in peer.pull:
-        collection = client.collection(ref)
-        added_after = load_cursor(node.store, peer.name, collection.id)
-        for page in prefetched(client.pages(collection, added_after, page_size)):
-            total.add(len(page.objects), _ingest_page(node, peer, collection.id, page))
+        try:
+            collection = client.collection(ref)
+            added_after = load_cursor(node.store, peer.name, collection.id)
+            for page in prefetched(client.pages(collection, added_after, page_size)):
+                total.add(len(page.objects), _ingest_page(node, peer, collection.id, page))
+        except (PeerError, AccessError) as exc:
+            unavailable.append(exc)
+    if unavailable:
+        raise unavailable[0]
     return total
 
 

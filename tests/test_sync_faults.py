@@ -56,7 +56,7 @@ def exactly_once(home, ids):
 def test_a_sync_killed_mid_way_then_rerun_stores_each_of_2000_objects_exactly_once(pair):
     kz, uz = pair["kz"], pair["uz"]
     ids = publish_notes(kz.home, MANY)
-    proc = start_sync(uz.home, "--peer", "kz", "--page-size", "50")
+    proc = start_sync(uz.home, "--peer", "kz", "--page-size", "25")
     wait_until(lambda: first_page_committed(uz.home, "kz") or proc.poll() is not None, every=0.002,
                what="UZ to commit a first page")
     proc.send_signal(signal.SIGKILL)
@@ -64,7 +64,7 @@ def test_a_sync_killed_mid_way_then_rerun_stores_each_of_2000_objects_exactly_on
     assert proc.returncode == -signal.SIGKILL
     assert 0 < sum(held(uz.home, ids).values()) < MANY
 
-    out = uz.sync("--peer", "kz", "--page-size", "50")
+    out = uz.sync("--peer", "kz", "--page-size", "25")
     assert out.returncode == 0, out.stderr
     assert exactly_once(uz.home, ids)
     assert peer_row(uz.home, "kz")["accepted"] == MANY  # pages and counts commit together: none counted twice
@@ -77,7 +77,7 @@ def test_a_sync_killed_mid_way_then_rerun_stores_each_of_2000_objects_exactly_on
 def test_a_peer_stopped_mid_sync_fails_that_sync_and_the_next_one_completes_after_its_restart(pair):
     kz, uz = pair["kz"], pair["uz"]
     ids = publish_notes(kz.home, MANY)
-    proc = start_sync(uz.home, "--peer", "kz", "--page-size", "50")
+    proc = start_sync(uz.home, "--peer", "kz", "--page-size", "25")
     wait_until(lambda: first_page_committed(uz.home, "kz") or proc.poll() is not None, every=0.002,
                what="UZ to commit a first page")
     kz.stop(kill=True)

@@ -115,7 +115,7 @@ def main() -> None:
             path = base / f"{tlp}.yaml"
             path.write_text(record(title, tlp))
             ids[tlp] = qalqan(kz, "incident", "add", path).split()[1]
-            print(f"KZ recorded a {tlp} incident {ids[tlp]}")
+            print(f"KZ recorded {'an' if tlp == 'amber' else 'a'} {tlp} incident {ids[tlp]}")
         started = time.time()
         expected = {("uz", "green"): True, ("az", "green"): True, ("uz", "amber"): True,
                     ("az", "amber"): False, ("uz", "red"): False, ("az", "red"): False}

@@ -5,6 +5,7 @@ a wrong value is reported with the file, the key and what is wrong.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import uuid
@@ -310,15 +311,30 @@ def default_feeds() -> dict[str, dict]:
 
 
 def write_yaml(path: Path, data: Any) -> None:
+    """Write atomically, readable by the owner only (config.yaml may hold peer tokens)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
 def update_config(home: Path, change: Callable[[dict], None]) -> None:
-    """Apply `change` to the raw config mapping and write it back, then re-validate."""
+    """Apply `change` to the raw config mapping and write it back; a change that does
+    not validate is undone. A lock file serialises writers from other processes."""
     path = Path(home) / "config.yaml"
-    data = read_yaml(path)
-    change(data)
-    write_yaml(path, data)
-    load(home)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = path.read_bytes()
+        data = read_yaml(path)
+        change(data)
+        write_yaml(path, data)
+        try:
+            load(home)
+        except ConfigError:
+            tmp = path.with_suffix(".yaml.tmp")
+            tmp.write_bytes(before)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+            raise

@@ -5,8 +5,6 @@
     ├── InputError         a record, file or request body is malformed (names the field)
     ├── SignatureError     an object does not verify
     ├── UntrustedSigner    the signer or key is not (yet) pinned: quarantine, not reject
-    ├── PolicyError        an operation the sharing or versioning rules forbid
-    ├── AuthError          missing or wrong credentials
     └── PeerError          a partner node failed or answered nonsense
 
 Each carries a one-sentence message and the HTTP status a web door should answer with.
@@ -36,14 +34,6 @@ class SignatureError(QalqanError):
 
 class UntrustedSigner(SignatureError):
     """The signature cannot be checked yet: unknown signer or key."""
-
-
-class PolicyError(QalqanError):
-    http_status = 403
-
-
-class AuthError(QalqanError):
-    http_status = 401
 
 
 class PeerError(QalqanError):

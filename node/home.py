@@ -25,7 +25,7 @@ from . import incident as incident_mod
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError, SignatureError
 from .ingest import IMPORT, OWN, PEER, Door, Ingest, Summary, check_shape
-from .policy import NEVER_SHARED
+from .policy import NEVER_SHARED, TLP_ORDER, may_carry
 from .sco import SCO_TYPES, deterministic_id
 from .signing import (SigningKey, b64u_encode, canonical, key_id_of, load_private_key, private_key_pem,
                       public_key_pem, raw_public_bytes, sign, signature_of)
@@ -35,13 +35,12 @@ from .trust import TrustStore, keys_of_card, verify_self_signed
 from .wellknown import NODE_KEYS_EXT, well_known_canonical, well_known_objects
 from . import wire
 
-MAX_RECORD_BYTES = 1024 * 1024
-
-
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     os.chmod(path, 0o600)
 
 
@@ -80,7 +79,7 @@ def init_home(home: Path, name: str, country: str, url: str | None = None) -> tu
     (home / "keys").mkdir(parents=True, exist_ok=True)
     os.chmod(home / "keys", 0o700)
     (home / "feeds").mkdir(exist_ok=True)
-    (home / "data").mkdir(exist_ok=True)
+    (home / "data").mkdir(mode=0o700, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     _write_private(key_path, private_key_pem(key))
     (home / "keys" / "node.pub").write_bytes(public_key_pem(key.public_key()))
@@ -142,6 +141,7 @@ class Node:
 
     @cached_property
     def signing_key(self) -> SigningKey:
+        self._finish_rotation()
         path = self.home / "keys" / "node.key"
         try:
             return SigningKey(load_private_key(path.read_bytes()), self.config.identity)
@@ -180,10 +180,12 @@ class Node:
     # -- cards and trust -------------------------------------------------------
 
     def card(self) -> dict:
-        text = self.store.object_json(self.config.identity)
-        if text is None:
+        """This node's current card, as its trust store pinned it (never an object
+        that merely claims this node's id)."""
+        card = self.trust.pinned_card(self.config.identity)
+        if card is None:
             raise ConfigError("this node's card is missing from its database")
-        return json.loads(text)
+        return card
 
     def trust_card(self, card: dict) -> tuple[str, Summary]:
         """Pin a card handed over out of band, then re-verify the quarantine."""
@@ -250,10 +252,7 @@ class Node:
         with open_stream() as stream:
             for obj in wire.iter_objects(stream):
                 if obj.get("type") == "identity" and NODE_KEYS_EXT in (obj.get("extensions") or {}):
-                    try:
-                        extra.update(keys_of_card(obj))
-                    except QalqanError:
-                        pass
+                    extra.update(self._keys_of_card_in_file(obj))
         failures = []
         with open_stream() as stream:
             for index, obj in enumerate(wire.iter_objects(stream)):
@@ -263,6 +262,18 @@ class Node:
                 except QalqanError as exc:
                     failures.append((oid, exc.message))
         return failures
+
+    def _keys_of_card_in_file(self, card: dict) -> dict:
+        """Keys a card found in a file lends to `verify`: those of a node not pinned
+        here if the card verifies with itself; for a pinned node, only a card that
+        verifies as a rotation (signed by a key pinned for it)."""
+        try:
+            keys = keys_of_card(card)
+            if self.trust.pinned_card(card["id"]) is not None:
+                self.trust.verify(card)
+            return keys
+        except QalqanError:
+            return {}
 
     def _verify_one(self, obj: dict, extra: dict) -> None:
         check_shape(obj)
@@ -282,10 +293,12 @@ class Node:
     def export(self, out: IO[str], feed: str | None = None, everything: bool = False) -> int:
         """Write a STIX bundle; returns the number of objects."""
         if feed is not None:
-            feed_id = self.config.feed(feed).id
+            chosen = self.config.feed(feed)
+            allowed = ", ".join(f"'{t}'" for t in TLP_ORDER if may_carry(chosen.max_tlp, t))
             sql = ("SELECT o.json FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
-                   " WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.seq > ? ORDER BY e.seq LIMIT 1000")
-            rows = self._paged(sql, [feed_id], "e.seq")
+                   f" WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.tlp IN ({allowed})"
+                   " AND e.seq > ? ORDER BY e.seq LIMIT 1000")
+            rows = self._paged(sql, [chosen.id], "e.seq")
         else:
             where = "o.latest = 1" if everything else "o.latest = 1 AND o.origin IN ('own', 'builtin')"
             restricted = ", ".join(f"'{t}'" for t in NEVER_SHARED)
@@ -324,6 +337,9 @@ class Node:
                 if entry["key_id"] == old.key_id:
                     entry["revoked"] = now
         new_key = Ed25519PrivateKey.generate()
+        next_path = self.home / "keys" / "node.key.next"
+        next_path.unlink(missing_ok=True)
+        _write_private(next_path, private_key_pem(new_key))  # on disk before any partner can hear of it
         pub = raw_public_bytes(new_key.public_key())
         keys.append({"key_id": key_id_of(pub), "algorithm": "Ed25519", "public_key": b64u_encode(pub),
                      "valid_from": now})
@@ -332,14 +348,32 @@ class Node:
         unsigned["extensions"] = {NODE_KEYS_EXT: {**card["extensions"][NODE_KEYS_EXT], "keys": keys}}
         summary = self.ingest.run([sign(unsigned, old)], Door(OWN))
         if summary.failures:
+            next_path.unlink()
             raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
-        key_path = self.home / "keys" / "node.key"
-        retired = key_path.with_name(f"node.key.{old.key_id[7:19]}.retired")
-        os.replace(key_path, retired)
-        _write_private(key_path, private_key_pem(new_key))
-        (self.home / "keys" / "node.pub").write_bytes(public_key_pem(new_key.public_key()))
-        self.__dict__.pop("signing_key", None)
+        self._finish_rotation()
         return key_id_of(pub)
+
+    def _finish_rotation(self) -> None:
+        """Put keys/node.key.next in place once the card listing it is stored; a
+        rotation interrupted before that leaves the old key in use. Idempotent, so
+        opening the home after a crash completes what was started."""
+        keys = self.home / "keys"
+        next_path = keys / "node.key.next"
+        if not next_path.exists():
+            return
+        new_key = load_private_key(next_path.read_bytes())
+        card = self.trust.pinned_card(self.config.identity) or {}
+        listed = {k["key_id"] for k in card.get("extensions", {}).get(NODE_KEYS_EXT, {}).get("keys", [])}
+        if key_id_of(new_key.public_key()) not in listed:
+            next_path.unlink()
+            return
+        current = keys / "node.key"
+        if current.exists():
+            old_id = key_id_of(load_private_key(current.read_bytes()).public_key())
+            os.replace(current, keys / f"node.key.{old_id[7:19]}.retired")
+        os.replace(next_path, current)
+        (keys / "node.pub").write_bytes(public_key_pem(new_key.public_key()))
+        self.__dict__.pop("signing_key", None)
 
     # -- tokens ------------------------------------------------------------------
 

@@ -55,6 +55,16 @@ class Summary:
         if self.keep_outcomes or outcome.status == REJECTED:
             self.outcomes.append(outcome)
 
+    def replace_released(self, released: "Summary") -> None:
+        """Objects quarantined earlier in this run and released at its end: report
+        what finally became of them."""
+        final = {(o.id, o.version): o for o in released.outcomes if o.status != QUARANTINED}
+        for status in (ACCEPTED, DUPLICATE, REJECTED):
+            moved = sum(1 for o in final.values() if o.status == status)
+            self.counts[QUARANTINED] -= moved
+            self.counts[status] += moved
+        self.outcomes = [final.get((o.id, o.version), o) if o.status == QUARANTINED else o for o in self.outcomes]
+
     @property
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == REJECTED]
@@ -123,10 +133,7 @@ class Ingest:
             # Workers checked against the keys at the start; a card stored during the
             # run may let objects quarantined for it verify now.
             released = self.release_quarantine(only=summary.quarantined_here)
-            for status, count in released.counts.items():
-                if status != QUARANTINED:
-                    summary.counts[QUARANTINED] -= count
-                    summary.counts[status] += count
+            summary.replace_released(released)
         return summary
 
     def _card_versions(self) -> tuple:
@@ -171,15 +178,21 @@ class Ingest:
             if held and held[0]["created_by"] != obj.get("created_by_ref"):
                 return Outcome(oid, version, REJECTED, "only the creator of an object may version it")
 
+        verified_own = key_id is not None and obj.get("created_by_ref") == self.own_identity
+        if is_node_card(obj) and key_id is not None:
+            try:
+                self.trust.check_card_update(obj)
+            except QalqanError as exc:
+                return Outcome(oid, version, REJECTED, exc.message)
         tlp = policy.tlp_of(obj)
-        origin = OWN if obj.get("created_by_ref") == self.own_identity else door.origin
+        origin = OWN if verified_own or door.origin == OWN else door.origin
         row = {
             "id": oid, "version": version, "type": obj["type"], "spec_version": "2.1",
             "created_by": obj.get("created_by_ref"), "tlp": tlp, "origin": origin, "source": door.source,
             "received": now_us(), "digest": digest, "key_id": key_id, "json": data.decode("utf-8"),
         }
         self.store.insert_object(row, held)
-        for feed_name in self._feeds_for(obj, tlp, door, rules):
+        for feed_name in self._feeds_for(tlp, door, rules, own=origin == OWN):
             self.store.add_to_feed(ids[feed_name], row, new_object=not held)
         if obj["type"] == "report":
             self.store.add_report_refs(oid, [r for r in obj.get("object_refs", []) if isinstance(r, str)])
@@ -189,8 +202,9 @@ class Ingest:
             hook(obj, row)
         return Outcome(oid, version, ACCEPTED)
 
-    def _feeds_for(self, obj: dict, tlp: str, door: Door, rules) -> list[str]:
-        own = obj.get("created_by_ref") == self.own_identity
+    @staticmethod
+    def _feeds_for(tlp: str, door: Door, rules, own: bool) -> list[str]:
+        """`own`: created by this node, as its verified signature shows."""
         if door.origin == OWN or (door.origin == IMPORT and own):
             return policy.feeds_for_own(tlp, rules, door.share)
         if door.origin == PEER and door.source and not own:
@@ -198,12 +212,13 @@ class Ingest:
         return []
 
     def _duplicate(self, obj: dict, version: str, door: Door, rules, ids) -> Outcome:
-        """A version already held. Own objects re-shared by a later incident (a
-        location, a URL) still join the feeds that incident goes to."""
-        if door.origin == OWN:
-            row = self.store.one("SELECT id, version, type, spec_version, tlp FROM objects WHERE id = ? AND version = ?",
-                                 [obj["id"], version])
-            for feed_name in self._feeds_for(obj, row["tlp"], door, rules):
+        """A version already held still joins the feeds this door would put it in:
+        an own location or URL re-shared by a later incident, or a partner's object
+        that first came by a door that does not relay (a plain import)."""
+        if door.origin in (OWN, PEER):
+            row = self.store.one("SELECT id, version, type, spec_version, tlp, origin FROM objects"
+                                 " WHERE id = ? AND version = ?", [obj["id"], version])
+            for feed_name in self._feeds_for(row["tlp"], door, rules, own=row["origin"] == OWN):
                 self.store.add_to_feed(ids[feed_name], row)
         return Outcome(obj["id"], version, DUPLICATE)
 
@@ -281,7 +296,13 @@ def check(obj: dict, origin: str, keys: dict, at_us: int | None = None) -> Check
         expected = deterministic_id(obj)
         if expected is not None and expected != oid:
             item.outcome = Outcome(oid, version, REJECTED, f"SCO id does not match its content (expected {expected})")
-    elif origin != EXTERNAL:
+    elif origin == EXTERNAL and signature_of(obj) is None:
+        # An unsigned source may not speak for a node we trust, this one included.
+        creator = obj.get("created_by_ref")
+        if creator is not None and any(k.identity == creator for k in keys.values()):
+            item.outcome = Outcome(oid, version, REJECTED,
+                                   f"unsigned object claims to be created by trusted node {creator}")
+    else:
         try:
             item.key_id = verify_signature(obj, keys, data, at_us)
         except UntrustedSigner as exc:

@@ -185,20 +185,6 @@ class Store:
              1 if is_latest else 0, row["json"]],
         )
 
-    def iter_objects(self, where: str = "latest = 1", params: Iterable = (), batch: int = 1000) -> Iterator[dict]:
-        """Stream rows in (received, id) order without holding them all."""
-        last = (-1, "", "")
-        while True:
-            rows = self.query(
-                f"SELECT * FROM objects WHERE ({where}) AND (received, id, version) > (?, ?, ?)"
-                " ORDER BY received, id, version LIMIT ?",
-                [*params, *last, batch],
-            )
-            yield from rows
-            if len(rows) < batch:
-                return
-            last = (rows[-1]["received"], rows[-1]["id"], rows[-1]["version"])
-
     def add_report_refs(self, report_id: str, refs: Iterable[str]) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO report_refs (report, ref) VALUES (?, ?)",
                               [(report_id, ref) for ref in refs])

@@ -8,10 +8,10 @@ keys rotate. A key revoked at time T verifies nothing received after T.
 """
 from __future__ import annotations
 
+import json
+import re
 import threading
 from dataclasses import dataclass
-
-import re
 
 from .errors import InputError, SignatureError, UntrustedSigner
 from .signing import (b64u_decode, b64u_encode, canonical, check_signature_fields, key_id_of, public_key_from_b64u,
@@ -117,8 +117,9 @@ class TrustStore:
         with self._lock:
             self._keys = None
 
-    def is_pinned(self, identity: str) -> bool:
-        return self.store.one("SELECT 1 AS x FROM cards WHERE identity = ?", [identity]) is not None
+    def pinned_card(self, identity: str) -> dict | None:
+        row = self.store.one("SELECT json FROM cards WHERE identity = ?", [identity])
+        return json.loads(row["json"]) if row else None
 
     def cards(self) -> list[dict]:
         return self.store.query("SELECT identity, version, name, country FROM cards ORDER BY name")
@@ -158,6 +159,18 @@ class TrustStore:
         self._write_card(card)
         return "rotated"
 
+    def check_card_update(self, card: dict) -> None:
+        """Raise InputError if a verified card version could not be taken as it is
+        (malformed keys, or a key that another node owns)."""
+        ext = card_keys(card)
+        self._check_key_owners(card["id"], ext)
+
+    def _check_key_owners(self, identity: str, ext: dict) -> None:
+        for entry in ext["keys"]:
+            owner = self.store.one("SELECT identity FROM keys WHERE key_id = ?", [entry["key_id"]])
+            if owner and owner["identity"] != identity:
+                raise InputError(f"{identity}: key {entry['key_id']} is already pinned for {owner['identity']}")
+
     def apply_card_version(self, card: dict) -> None:
         """A verified newer card version arrived through ingest: take its keys."""
         current = self.store.one("SELECT version FROM cards WHERE identity = ?", [card["id"]])
@@ -168,10 +181,7 @@ class TrustStore:
     def _write_card(self, card: dict) -> None:
         ext = card_keys(card)
         version = version_key(card["modified"])
-        for entry in ext["keys"]:
-            owner = self.store.one("SELECT identity FROM keys WHERE key_id = ?", [entry["key_id"]])
-            if owner and owner["identity"] != card["id"]:
-                raise InputError(f"{card['id']}: key {entry['key_id']} is already pinned for {owner['identity']}")
+        self._check_key_owners(card["id"], ext)
         with self.store.transaction() as db:
             listed = {entry["key_id"] for entry in ext["keys"]}
             # Keys a newer card no longer lists stop verifying from now on.

@@ -192,3 +192,19 @@ def test_token_create_prints_the_secret_as_the_last_word(homes, qalqan):
     from node.home import Node
     assert Node(kz).peer_for_token(secret) == "uz"
     assert secret not in (kz / "data" / "qalqan.db").read_bytes().decode("latin-1")
+
+
+def test_config_and_data_are_readable_by_the_owner_only(homes):
+    kz, _ = homes
+    assert stat.S_IMODE(os.stat(kz / "config.yaml").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(kz / "data").st_mode) == 0o700
+
+
+def test_a_config_change_that_does_not_validate_is_undone(homes):
+    from node.config import update_config
+    from node.errors import ConfigError
+    kz, _ = homes
+    before = (kz / "config.yaml").read_text()
+    with pytest.raises(ConfigError):
+        update_config(kz, lambda data: data["server"].update(port="eighty"))
+    assert (kz / "config.yaml").read_text() == before

@@ -203,3 +203,47 @@ def test_verification_workers_give_the_same_outcomes_as_one_process(pinned, make
     summary = kz.ingest.run(objects + objects[:5], Door(PEER, source="uz"), batch=7, workers=2)
     assert summary.counts == {"accepted": 39, "duplicate": 4, "quarantined": 1, "rejected": 2}
     assert {o.id for o in summary.failures} == {objects[3]["id"]}
+
+
+def test_an_unsigned_source_cannot_speak_for_this_node_or_a_trusted_one(pinned):
+    kz, uz = pinned
+    forged_card = dict(kz.card(), modified="2030-01-01T00:00:00.000Z", name="forged")
+    forged_card.pop("extensions")
+    forged_note = {k: v for k, v in note(uz, id="note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0003").items()
+                   if k != "extensions"}
+    summary = kz.ingest.run([forged_card, forged_note], Door("external", source="med"))
+    assert summary.counts["rejected"] == 2
+    assert all("unsigned object claims" in o.reason for o in summary.failures)
+    assert kz.card()["name"] == "kz"
+
+
+def test_a_signed_object_from_an_unsigned_source_is_still_verified(pinned):
+    kz, uz = pinned
+    tampered = note(uz, id="note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0004")
+    tampered["content"] = "changed"
+    summary = kz.ingest.run([tampered], Door("external", source="med"))
+    assert summary.counts["rejected"] == 1 and "does not verify" in summary.failures[0].reason
+
+
+def test_a_trusted_nodes_malformed_card_is_rejected_and_the_rest_is_stored(pinned):
+    kz, uz = pinned
+    from node.incident import stix_now
+    from node.wellknown import NODE_KEYS_EXT
+    card = {k: v for k, v in uz.card().items() if k != "extensions"}
+    card["modified"] = stix_now()
+    bad_ext = dict(uz.card()["extensions"][NODE_KEYS_EXT], country="uz")
+    card["extensions"] = {NODE_KEYS_EXT: bad_ext}
+    summary = kz.ingest.run([sign(card, uz.signing_key), note(uz)], Door(PEER, source="uz"))
+    assert summary.counts == {"accepted": 1, "duplicate": 0, "quarantined": 0, "rejected": 1}
+    assert "node-keys" in summary.failures[0].reason
+
+
+def test_a_partner_object_first_imported_plainly_is_relayed_when_it_comes_from_the_partner(pinned):
+    kz, uz = pinned
+    obj = note(uz)
+    kz.ingest.run([obj], Door(IMPORT))
+    regional = kz.config.feed("regional").id
+    count = "SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'"
+    assert kz.store.one(count, [regional])["n"] == 0
+    assert kz.ingest.run([obj], Door(PEER, source="uz")).counts["duplicate"] == 1
+    assert kz.store.one(count, [regional])["n"] == 1

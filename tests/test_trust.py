@@ -107,3 +107,39 @@ def test_key_rotate_publishes_a_card_partners_accept_and_signs_with_the_new_key(
     assert summary.counts["rejected"] == 0 and summary.counts["quarantined"] == 0
     keys = {k["key_id"]: k for k in kz.store.query("SELECT key_id, revoked FROM keys")}
     assert keys[new_key_id]["revoked"] is None and keys[old_key_id]["revoked"] is not None
+
+
+def test_an_interrupted_rotation_is_completed_when_the_card_was_stored(kz):
+    from node.home import Node, _write_private
+    from node.signing import private_key_pem
+    new_key = Ed25519PrivateKey.generate()
+    old = kz.signing_key.private_key
+    keys = [*kz.card()["extensions"][NODE_KEYS_EXT]["keys"], key_entry(new_key)]
+    card = {k: v for k, v in kz.card().items() if k != "extensions"}
+    card["modified"] = stix_now()
+    card["extensions"] = {NODE_KEYS_EXT: {"extension_type": "property-extension", "country": "KZ", "keys": keys}}
+    kz.ingest.run([sign(card, SigningKey(old, kz.config.identity))], Door(PEER, source=None))
+    _write_private(kz.home / "keys" / "node.key.next", private_key_pem(new_key))  # then the crash
+    assert Node(kz.home).signing_key.key_id == key_id_of(new_key.public_key())
+    assert not (kz.home / "keys" / "node.key.next").exists()
+
+
+def test_an_interrupted_rotation_is_dropped_when_the_card_was_not_stored(kz):
+    from node.home import Node, _write_private
+    from node.signing import private_key_pem
+    old_id = kz.signing_key.key_id
+    _write_private(kz.home / "keys" / "node.key.next", private_key_pem(Ed25519PrivateKey.generate()))
+    assert Node(kz.home).signing_key.key_id == old_id
+    assert not (kz.home / "keys" / "node.key.next").exists()
+
+
+def test_verify_does_not_let_a_card_in_the_file_impersonate_a_pinned_node(kz, uz, tmp_path):
+    from node.home import Node
+    kz.trust_card(uz.card())
+    impostor_key = Ed25519PrivateKey.generate()
+    impostor = make_card(uz.config.identity, "uz", "UZ", impostor_key, created=uz.card()["created"])
+    forged = note(uz.config.identity, impostor_key)
+    bundle = tmp_path / "forged.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [impostor, forged]}))
+    failures = Node(kz.home).verify_stream(lambda: bundle.open("rb"))
+    assert {oid for oid, _ in failures} == {impostor["id"], forged["id"]}

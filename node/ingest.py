@@ -143,8 +143,9 @@ class Ingest:
         rules, ids = self.feed_rules(), self.feed_ids()
         with self.store.transaction():
             for item in items:
-                if not isinstance(item, Checked):  # checked here, just before storing: keys are current
-                    item = check(item, door.origin, self.trust.keys(), verify_at_us)
+                if not isinstance(item, Checked) or self._key_changed_since_check(item, verify_at_us):
+                    obj = item.obj if isinstance(item, Checked) else item
+                    item = check(obj, door.origin, self.trust.keys(), verify_at_us)  # keys as they are now
                 outcome = self._store_one(item, door, rules, ids)
                 summary.add(outcome)
                 if outcome.status == QUARANTINED:
@@ -152,6 +153,14 @@ class Ingest:
                 if outcome.status == REJECTED:
                     self.store.audit("rejected", outcome.id, outcome.version, door.source or door.origin,
                                      outcome.reason)
+
+    def _key_changed_since_check(self, item: "Checked", at_us: int | None) -> bool:
+        """A worker verified against the keys at the start of the run; a card stored
+        since may have revoked or dropped the key."""
+        if item.key_id is None:
+            return False
+        key = self.trust.keys().get(item.key_id)
+        return key is None or (key.revoked_us is not None and (at_us or now_us()) >= key.revoked_us)
 
     def _store_one(self, item: "Checked", door: Door, rules, ids) -> Outcome:
         if item.outcome is not None:
@@ -247,10 +256,13 @@ class Ingest:
         after the trust store changed."""
         from .wire import loads
         summary = Summary()
-        rows = self.store.query("SELECT id, version, digest, origin, source, json FROM quarantine ORDER BY received")
+        columns = "SELECT id, version, digest, origin, source, json FROM quarantine"
+        if only is None:
+            rows = self.store.query(columns + " ORDER BY received")
+        else:
+            rows = [r for key in sorted(only)
+                    for r in self.store.query(columns + " WHERE id = ? AND version = ? AND digest = ?", key)]
         for row in rows:
-            if only is not None and (row["id"], row["version"], row["digest"]) not in only:
-                continue
             door = Door(origin=row["origin"], source=row["source"])
             one = self.run([loads(row["json"])], door)
             outcome = one.outcomes[0]

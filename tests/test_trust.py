@@ -143,3 +143,15 @@ def test_verify_does_not_let_a_card_in_the_file_impersonate_a_pinned_node(kz, uz
     bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [impostor, forged]}))
     failures = Node(kz.home).verify_stream(lambda: bundle.open("rb"))
     assert {oid for oid, _ in failures} == {impostor["id"], forged["id"]}
+
+
+def test_a_revocation_earlier_in_the_same_import_applies_to_objects_checked_by_workers(kz, uz):
+    kz.trust_card(uz.card())
+    old_key = uz.signing_key.private_key
+    new_key = Ed25519PrivateKey.generate()
+    revoked_entry = dict(uz.card()["extensions"][NODE_KEYS_EXT]["keys"][0], revoked="2026-06-01T00:00:00.000Z")
+    card = newer_card(uz, [revoked_entry, key_entry(new_key)], signed_by=old_key)
+    late = note(uz.config.identity, old_key, n=11)
+    summary = kz.ingest.run([card, late], Door(PEER, source="uz"), batch=1, workers=2)
+    assert summary.counts["accepted"] == 1 and summary.counts["rejected"] == 1
+    assert "revoked" in summary.failures[0].reason

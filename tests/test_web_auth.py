@@ -35,12 +35,58 @@ def test_after_log_in_the_visitor_returns_to_the_page_they_asked_for(client):
     assert response.location == "/dashboard"
 
 
-@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "javascript:alert(1)"])
-def test_log_in_never_redirects_to_another_site(client, target):
+# Each of these names another origin, is read as one by a browser or a proxy, or is no path
+# at all: browsers fold "\\" into "/" and drop tabs and newlines, so "/\\evil.com" and
+# "/\t/evil.com" reach them as "//evil.com"; a control character or a leading "%5C"/"%2F"
+# is refused outright.
+OFF_SITE = ["/\\evil.com", "//evil.com", "/%5Cevil.com", "/%5cevil.com", "/%2Fevil.com", "https://evil.com",
+            "/\tevil", "/\t/evil.com", "/\n/evil.com", "javascript:alert(1)", "\\\\evil.com", "\\/evil.com",
+            "/\\/evil.com", "//evil.example/x", "https://evil.example/", "http:/evil.com", "evil.com", " //evil.com", ""]
+
+
+def _log_in_with_next(client, target):
     page = client.get("/login")
-    response = client.post("/login", query_string={"next": target},
-                           data={"csrf_token": csrf_from(page.text), "name": ANALYST[0], "password": ANALYST[1]})
-    assert response.location == "/incidents"
+    return client.post("/login", query_string={"next": target},
+                       data={"csrf_token": csrf_from(page.text), "name": ANALYST[0], "password": ANALYST[1]})
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_log_in_never_redirects_to_another_site(client, target):
+    response = _log_in_with_next(client, target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/incidents"
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_a_logged_in_analyst_opening_log_in_is_never_sent_to_another_site(analyst, target):
+    response = analyst.get("/login", query_string={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/incidents"
+
+
+def test_a_backslash_decoded_from_the_raw_query_is_refused_too(client):
+    # "%5C" in the query string itself arrives as "\\" in request.args.
+    page = client.get("/login")
+    response = client.post("/login?next=/%5Cevil.com", data={"csrf_token": csrf_from(page.text),
+                                                             "name": ANALYST[0], "password": ANALYST[1]})
+    assert response.headers["Location"] == "/incidents"
+
+
+@pytest.mark.parametrize("target", ["/incidents?tlp=green", "/dashboard", "/incidents?q=a%2Fb&tlp=amber",
+                                    "/admin/peers"])
+def test_a_path_on_this_site_is_still_followed_after_log_in(client, target):
+    response = _log_in_with_next(client, target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == target
+
+
+def test_the_gate_sends_a_visitor_back_to_the_filtered_list_after_log_in(client):
+    gate = client.get("/incidents?tlp=green")
+    assert gate.status_code == 302 and gate.location.startswith("/login?next=")
+    page = client.get(gate.location)
+    response = client.post(gate.location, data={"csrf_token": csrf_from(page.text),
+                                                "name": ANALYST[0], "password": ANALYST[1]})
+    assert response.headers["Location"] == "/incidents?tlp=green"
 
 
 def test_a_wrong_password_is_refused_with_a_message(client):

@@ -1,6 +1,7 @@
 """Accounts in the UI: log-in and log-out, the gate in front of every page, roles."""
 from __future__ import annotations
 
+import re
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -65,12 +66,31 @@ def admin_required(view):
     return wrapped
 
 
+# C0 controls, DEL and C1 controls: browsers drop some of them (tab, newline) before
+# parsing, so "/\t/evil.com" would become "//evil.com".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _is_local_path(target: str) -> bool:
+    """True only for a path on this site, judged the way a browser reads a Location header:
+    one leading "/", not "//"; no backslash (browsers read "\\" as "/", so "/\\evil.com" is
+    "//evil.com"); no control character; no percent-encoded "/" or "\\" straight after the
+    leading "/" (a proxy or a later decode could turn it into "//"); and with backslashes
+    read as slashes, still no scheme and no host."""
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or _CONTROL.search(target):
+        return False
+    if target[1:4].lower() in ("%2f", "%5c"):
+        return False
+    parts = urlsplit(target.replace("\\", "/"))
+    return not parts.scheme and not parts.netloc
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never redirect a fresh log-in to another origin."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
-            return target
+    if isinstance(target, str) and target and _is_local_path(target):
+        return target
     return url_for("web.incident_list")
 
 

@@ -3,13 +3,18 @@ analyst UI at /. There is no global app; tests and `qalqan serve` both build it 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from flask import Flask, current_app
+from werkzeug.exceptions import ServiceUnavailable
 
+from .errors import ConfigError
 from .home import Node
+
+log = logging.getLogger(__name__)
 
 
 def _secret_key(home: Path) -> bytes:
@@ -36,8 +41,20 @@ def create_app(home: Path | str, test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.extensions["qalqan_node"] = node
+    app.before_request(_follow_config_edits)
     _register_blueprints(app)
     return app
+
+
+def _follow_config_edits() -> None:
+    """Every request sees the feed files and config.yaml as they are now (a reader removed
+    or a ceiling lowered takes effect within a second, without a restart). While the files
+    do not load, requests are refused rather than served under the replaced rules."""
+    try:
+        current_node().reload_config_if_changed()
+    except ConfigError as exc:
+        log.error("configuration not reloaded, refusing requests until it is fixed: %s", exc.message)
+        raise ServiceUnavailable("the node's configuration is being changed; try again shortly") from None
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -125,6 +125,26 @@ class Node:
         )
         self._seed_feeds()
 
+    def reload_config_if_changed(self, min_interval: float = 1.0) -> bool:
+        """Re-read config.yaml and feeds/*.yaml if they changed since this node last read
+        them, so a running server follows edits (a reader removed, a ceiling lowered)
+        without a restart. Looks at the files at most once per `min_interval` seconds;
+        thread-safe. Raises ConfigError while the files on disk do not load, rather than
+        going on with the configuration they replaced. True when node.config was replaced.
+        The store stays open on the database it was opened on."""
+        from .confwatch import ConfigWatch
+        watch = self.__dict__.get("_config_watch") or self.__dict__.setdefault("_config_watch",
+                                                                                ConfigWatch(self.home))
+
+        def apply(config: config_mod.Config) -> None:
+            old, self.config = self.config, config
+            # Ingest was handed the rules of the Config it started with; give it the new ones.
+            self.ingest.feed_rules = lambda: self.config.feed_rules()
+            if config.disarm_path != old.disarm_path:
+                self.__dict__.pop("disarm", None)
+            self._seed_feeds()  # a feed file added since carries the well-known objects too
+        return watch.check(apply, min_interval)
+
     def _hooks(self) -> list:
         """Callbacks run for each newly stored object (the UI's incident index uses this)."""
         hooks = []

@@ -1,4 +1,5 @@
 """Small parts of sync that need no server: cursors, backoff, credentials, the command line."""
+import json
 import signal
 import subprocess
 
@@ -11,8 +12,10 @@ from node.sync.client import Page, auth_for
 from node.sync.loop import Backoff
 from node.sync.prefetch import prefetched
 from node.sync.pull import cursor_after
+from node.sync.push import ensure_table, pending
 
-from sync_fixtures import REPO, free_port, qalqan_cmd, set_setting
+from nodes import edit_feed, make_home as new_home
+from sync_fixtures import REPO, free_port, publish_notes, qalqan_cmd, set_setting
 
 
 def test_the_cursor_of_a_signed_peer_is_the_last_date_added_of_the_page():
@@ -84,3 +87,19 @@ def test_sync_without_once_repeats_every_interval_until_sigterm(make_home, tmp_p
     proc.communicate(timeout=30)
     assert all(line.startswith("peer gone: received 0") and "FAILED" in line for line in rounds)
     assert proc.returncode == 1
+
+
+def test_push_leaves_out_entries_above_the_current_ceiling_of_their_feed(tmp_path):
+    home = new_home(tmp_path, "kz", "KZ")
+    edit_feed(home, "bilateral", readers=["uz"])
+    green, amber = set(publish_notes(home, 2, "green")), set(publish_notes(home, 2, "amber"))
+    node = Node(home)
+    ensure_table(node.store)
+
+    def pending_notes() -> set[str]:
+        texts, _ = pending(node, "uz")
+        return {i for i in (json.loads(t)["id"] for t in texts) if i.startswith("note--")}
+    assert pending_notes() == green | amber
+    edit_feed(home, "bilateral", max_tlp="green")  # lowered after the amber notes were published
+    assert node.reload_config_if_changed(min_interval=0)
+    assert pending_notes() == green

@@ -118,12 +118,34 @@ def test_object_versions_lists_every_version_and_match_version_picks_one(world):
     collection.add_objects({"objects": first})
     collection.add_objects({"objects": second})
     oid = first[0]["id"]
-    assert collection.object_versions(oid)["versions"] == ["2026-11-01T00:00:00.000000Z",
-                                                          "2026-11-02T00:00:00.000000Z"]
+    assert collection.object_versions(oid)["versions"] == ["2026-11-01T00:00:00.000Z", "2026-11-02T00:00:00.000Z"]
     assert collection.get_object(oid)["objects"][0]["modified"] == "2026-11-02T00:00:00.000Z"
     assert collection.get_object(oid, version="first")["objects"][0]["modified"] == "2026-11-01T00:00:00.000Z"
     assert len(collection.get_object(oid, version="all")["objects"]) == 2
     assert len(collection.get_objects(id=oid, version="first,last")["objects"]) == 2
+
+
+def test_manifest_and_versions_give_the_objects_own_modified_and_match_version_takes_any_precision(world):
+    uz = world.partners["uz"]
+    first = signed_notes(uz, 1, modified="2026-11-05T06:07:08.123Z")
+    second = signed_notes(uz, 1, modified="2026-11-06T01:02:03.4Z", ids=[first[0]["id"]])
+    collection = world.collection("regional", "uz")
+    collection.add_objects({"objects": first + second})
+    oid, modified = first[0]["id"], [first[0]["modified"], second[0]["modified"]]
+
+    assert [r["version"] for r in collection.get_manifest(id=oid, version="all")["objects"]] == modified
+    assert [r["version"] for r in collection.get_manifest(id=oid)["objects"]] == modified[1:]
+    assert collection.object_versions(oid)["versions"] == modified
+    for asked in ("2026-11-05T06:07:08.123Z", "2026-11-05T06:07:08.123000Z", "2026-11-05T06:07:08.1230000Z"):
+        assert [o["modified"] for o in collection.get_object(oid, version=asked)["objects"]] == modified[:1]
+        found = collection.get_objects(id=oid, version=asked)["objects"]
+        assert [o["modified"] for o in found] == modified[:1]
+    assert [o["modified"] for o in collection.get_object(oid, version="2026-11-06T01:02:03.400Z")["objects"]] \
+        == modified[1:]
+    # Objects without `modified` (markings) report their `created`.
+    markings = collection.get_objects(type="marking-definition")["objects"]
+    versions = {r["id"]: r["version"] for r in collection.get_manifest(type="marking-definition")["objects"]}
+    assert versions == {o["id"]: o.get("modified", o["created"]) for o in markings}
 
 
 def test_a_peer_deletes_its_own_object_from_one_feed_only(world):

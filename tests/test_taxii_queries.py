@@ -1,10 +1,13 @@
 """The page reader and feed-entry removal behind the TAXII endpoints, on a real store."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from node.home import Node
 from node.ingest import OWN, Door
+from node.sco import deterministic_id
 from node.taxii import queries
 from node.taxii.filters import Filters
 from nodes import make_home, signed_notes
@@ -66,3 +69,28 @@ def test_removing_the_latest_version_makes_the_previous_one_latest(kz):
     page = queries.read_page(kz.store, feed, Filters(ids=(oid,)), None, with_json=True)
     assert [e["version"] for e in page.entries] == ["2026-11-01T00:00:00.000000Z"]
     assert kz.store.object_json(oid) is not None
+
+
+def test_the_creator_of_an_object_is_the_one_all_its_versions_name(kz):
+    note = signed_notes(kz, 1)[0]
+    publish(kz, [note])
+    assert queries.creator_of(kz.store, note["id"]) == kz.config.identity
+    assert queries.creator_of(kz.store, f"note--{uuid.uuid4()}") is None
+    row = kz.store.one("SELECT * FROM objects WHERE id = ?", [note["id"]])
+    forged = {**row, "version": "2026-12-01T00:00:00.000000Z", "created_by": f"identity--{uuid.uuid4()}"}
+    with kz.store.transaction():
+        kz.store.insert_object(forged)
+    assert queries.creator_of(kz.store, note["id"]) is None  # versions disagree: nobody may claim it
+
+
+def test_stamps_are_the_objects_own_timestamps_and_scos_keep_their_version(kz):
+    note = signed_notes(kz, 1, modified="2026-11-02T03:04:05.6Z")[0]
+    url = {"type": "url", "spec_version": "2.1", "value": "https://example.org/x"}
+    url["id"] = deterministic_id(url)
+    publish(kz, [note, url])
+    entries = [{"id": r["id"], "version": r["version"]} for r in kz.store.query(
+        "SELECT id, version FROM objects WHERE id IN (?, ?)", [note["id"], url["id"]])]
+    queries.add_stamps(kz.store, entries)
+    stamps = {e["id"]: (e["stamp"], e["version"]) for e in entries}
+    assert stamps[note["id"]] == ("2026-11-02T03:04:05.6Z", "2026-11-02T03:04:05.600000Z")
+    assert stamps[url["id"]][0] == stamps[url["id"]][1]

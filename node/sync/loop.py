@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Peer
+from ..confwatch import config_stamp
 from ..home import Node
 from . import health
 from .client import PeerClient, describe
@@ -83,6 +84,9 @@ class PeerWorkers:
     def _push(self) -> None:
         # The pusher keeps its client (and the peer's collection list) between polls;
         # any failure drops it so the next attempt starts from discovery again.
+        # Readers and TLP ceilings as the feed files say now: the supervisor restarts the
+        # workers after an edit, but a push poll may come first (a broken file raises).
+        self.node.reload_config_if_changed()
         if self._push_client is None:
             self._push_client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
         try:
@@ -109,18 +113,13 @@ class PeerWorkers:
         health.succeeded(self.node.store, self.peer.name)
 
 
-def _config_stamp(home: Path) -> tuple:
-    files = [home / "config.yaml", *sorted((home / "feeds").glob("*.yaml"))]
-    return tuple((str(f), f.stat().st_mtime_ns) for f in files if f.exists())
-
-
 def run_background_sync(home: Path, stop: threading.Event) -> None:
     """Run workers for every configured peer until `stop` is set."""
     while not stop.is_set():
-        stamp = _config_stamp(home)
+        stamp = config_stamp(home)
         generation = threading.Event()
         workers = _start_workers(home, generation)
-        while not stop.is_set() and _config_stamp(home) == stamp:
+        while not stop.is_set() and config_stamp(home) == stamp:
             stop.wait(CONFIG_POLL)
         generation.set()
         for worker in workers:

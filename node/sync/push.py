@@ -5,14 +5,17 @@ in a feed the peer may read (so nothing is pushed that the peer could not pull
 anyway) and not yet posted. The cursor moves only after every push feed of the
 peer took the batch, so a failure or a crash means "post again" (the receiver
 treats a repeat as a duplicate). SQLite serialises writers, so `seq` is committed
-in order and the cursor never skips an entry that commits later.
+in order and the cursor never skips an entry that commits later. An entry above its
+feed's current TLP ceiling (lowered after it was published) is walked over and never
+pushed, as TAXII reads hide it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Peer
+from ..config import Feed, Peer
 from ..home import Node
+from ..policy import may_carry
 from ..store import Store
 from .client import PeerClient
 
@@ -40,26 +43,30 @@ def _save_cursor(store: Store, peer: str, seq: int) -> None:
                            "SET seq = MAX(seq, excluded.seq)", [peer, seq])
 
 
-def readable_feed_ids(node: Node, peer: str) -> list[str]:
-    return [f.id for f in node.config.feeds.values() if f.may_read(peer)]
+def readable_feeds(node: Node, peer: str) -> dict[str, Feed]:
+    """The feeds the peer may read now, by id."""
+    return {f.id: f for f in node.config.feeds.values() if f.may_read(peer)}
 
 
 def pending(node: Node, peer: str, limit: int = BATCH) -> tuple[list[str], int | None]:
     """(canonical JSON of own objects not yet pushed, the seq to save once they are)."""
-    feeds = readable_feed_ids(node, peer)
+    feeds = readable_feeds(node, peer)
     if not feeds:
         return [], None
     marks = ", ".join("?" * len(feeds))
     # Entries of other origins are walked over too, so the cursor passes them once.
     rows = node.store.query(
-        "SELECT e.seq, e.id, e.version, CASE WHEN o.origin = 'own' THEN o.json END AS json FROM feed_entries e"
-        " JOIN objects o ON o.id = e.id AND o.version = e.version"
+        "SELECT e.seq, e.feed, e.id, e.version, e.tlp, CASE WHEN o.origin = 'own' THEN o.json END AS json"
+        " FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
         f" WHERE e.seq > ? AND e.feed IN ({marks}) AND e.deleted = 0"
         " ORDER BY e.seq LIMIT ?", [_cursor(node.store, peer), *feeds, limit])
     if not rows:
         return [], None
     seen, texts = set(), []
     for row in rows:
+        # The feed's ceiling as it is now, the same check a TAXII read makes.
+        if not may_carry(feeds[row["feed"]].max_tlp, row["tlp"]):
+            continue
         if row["json"] is not None and (row["id"], row["version"]) not in seen:
             seen.add((row["id"], row["version"]))
             texts.append(row["json"])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..config import Feed
 from ..policy import may_carry
 from ..store import Store
+from ..timefmt import is_stix_timestamp, version_key
 from .filters import Filters
 
 SCAN_BUDGET = 10_000
@@ -100,8 +101,35 @@ def visible_entries(store: Store, feed: Feed, object_id: str) -> list[dict]:
 
 
 def creator_of(store: Store, object_id: str) -> str | None:
-    row = store.one("SELECT created_by FROM objects WHERE id = ? LIMIT 1", [object_id])
-    return row["created_by"] if row else None
+    """The creator every stored version of the object names; None if there is no
+    version, one names no creator, or the versions disagree."""
+    rows = store.query("SELECT DISTINCT created_by FROM objects WHERE id = ?", [object_id])
+    return rows[0]["created_by"] if len(rows) == 1 else None
+
+
+_STAMP_CHUNK = 400  # (id, version) pairs per query, well under SQLite's bound-parameter limit
+
+
+def add_stamps(store: Store, entries: list[dict]) -> None:
+    """Set each entry's `stamp`: the object's own `modified` (else `created`) string, as
+    the manifest and version lists report it (spec 3.6.4), rather than the normalised
+    version key. SCOs have no timestamps and keep their stored version."""
+    found: dict[tuple[str, str], str] = {}
+    for start in range(0, len(entries), _STAMP_CHUNK):
+        chunk = entries[start:start + _STAMP_CHUNK]
+        pairs = ", ".join("(?, ?)" for _ in chunk)
+        rows = store.query(
+            f"WITH k(id, version) AS (VALUES {pairs})"
+            " SELECT o.id, o.version, COALESCE(json_extract(o.json, '$.modified'), json_extract(o.json, '$.created'))"
+            " AS stamp FROM k JOIN objects o ON o.id = k.id AND o.version = k.version",
+            [value for e in chunk for value in (e["id"], e["version"])])
+        for row in rows:
+            stamp = row["stamp"]
+            # Only a timestamp that is this very version (an SCO's `created`, if any, is not).
+            if isinstance(stamp, str) and is_stix_timestamp(stamp) and version_key(stamp) == row["version"]:
+                found[(row["id"], row["version"])] = stamp
+    for entry in entries:
+        entry["stamp"] = found.get((entry["id"], entry["version"]), entry["version"])
 
 
 def remove_entries(store: Store, feed: Feed, object_id: str, chosen: list[dict]) -> None:

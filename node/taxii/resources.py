@@ -1,5 +1,8 @@
 """TAXII resources built as text: envelopes, manifests, version lists, date headers.
 
+Manifests and version lists give an entry's `stamp` (the object's own modified or
+created string, see queries.add_stamps) where the caller set it.
+
 Objects are spliced in as the stored canonical JSON, never re-serialised, so their
 signatures still verify when they arrive.
 """
@@ -40,7 +43,7 @@ def envelope(page: Page, token: str | None) -> str:
 def manifest(page: Page, token: str | None) -> str:
     if not page.entries and not page.more:
         return "{}"
-    records = [{"id": e["id"], "date_added": us_to_taxii(e["date_added"]), "version": e["version"],
+    records = [{"id": e["id"], "date_added": us_to_taxii(e["date_added"]), "version": e.get("stamp", e["version"]),
                 "media_type": STIX_MEDIA_TYPE} for e in page.entries]
     body = "{" + _paging_fields(page, token)
     if records:
@@ -53,5 +56,5 @@ def versions(page: Page, token: str | None) -> str:
         return "{}"
     body = "{" + _paging_fields(page, token)
     if page.entries:
-        body += ',"versions":' + json.dumps([e["version"] for e in page.entries])
+        body += ',"versions":' + json.dumps([e.get("stamp", e["version"]) for e in page.entries])
     return body + "}"

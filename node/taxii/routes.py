@@ -163,6 +163,7 @@ def get_manifest(collection_id: str):
     feed = readable_feed(collection_id)
     filters = filters_mod.parse(request.args, filters_mod.LIST_FILTERS)
     page, token, headers = _read(feed, filters, "manifest")
+    queries.add_stamps(current_node().store, page.entries)
     return taxii_response(resources.manifest(page, token), 200, headers)
 
 
@@ -195,6 +196,7 @@ def object_versions(collection_id: str, object_id: str):
     page, token, headers = _read(feed, filters, "versions", object_id)
     if not page.entries and _is_first_request(filters):
         raise not_found()
+    queries.add_stamps(current_node().store, page.entries)
     return taxii_response(resources.versions(page, token), 200, headers)
 
 

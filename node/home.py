@@ -119,7 +119,7 @@ class Node:
         self.trust = TrustStore(self.store)
         self.ingest = Ingest(
             self.store, self.trust, self.config.identity,
-            feed_rules=self.config.feed_rules,
+            feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
             on_stored=self._hooks(),
         )
@@ -138,8 +138,6 @@ class Node:
 
         def apply(config: config_mod.Config) -> None:
             old, self.config = self.config, config
-            # Ingest was handed the rules of the Config it started with; give it the new ones.
-            self.ingest.feed_rules = lambda: self.config.feed_rules()
             if config.disarm_path != old.disarm_path:
                 self.__dict__.pop("disarm", None)
             self._seed_feeds()  # a feed file added since carries the well-known objects too

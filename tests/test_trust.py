@@ -73,12 +73,18 @@ def test_a_newer_card_signed_only_by_an_unlisted_key_is_quarantined(kz, uz):
     assert kz.ingest.run([note(uz.config.identity, intruder)], Door(PEER, source="uz")).counts["quarantined"] == 1
 
 
+def revoking_card(node):
+    """A newer card of `node` that revokes its key (as of 2026-06-01) and adds a new
+    one, signed by the key it revokes. Returns (old key, new key, card)."""
+    old_key = node.signing_key.private_key
+    new_key = Ed25519PrivateKey.generate()
+    revoked_entry = dict(node.card()["extensions"][NODE_KEYS_EXT]["keys"][0], revoked="2026-06-01T00:00:00.000Z")
+    return old_key, new_key, newer_card(node, [revoked_entry, key_entry(new_key)], signed_by=old_key)
+
+
 def test_a_revoked_key_verifies_nothing_received_after_revocation(kz, uz):
     kz.trust_card(uz.card())
-    old_key = uz.signing_key.private_key
-    new_key = Ed25519PrivateKey.generate()
-    revoked_entry = dict(uz.card()["extensions"][NODE_KEYS_EXT]["keys"][0], revoked="2026-06-01T00:00:00.000Z")
-    card = newer_card(uz, [revoked_entry, key_entry(new_key)], signed_by=old_key)
+    old_key, new_key, card = revoking_card(uz)
     assert kz.trust_card(card)[0] == "rotated"
     after = kz.ingest.run([note(uz.config.identity, old_key, n=7)], Door(PEER, source="uz"))
     assert after.counts["rejected"] == 1 and "revoked" in after.failures[0].reason
@@ -147,10 +153,7 @@ def test_verify_does_not_let_a_card_in_the_file_impersonate_a_pinned_node(kz, uz
 
 def test_a_revocation_earlier_in_the_same_import_applies_to_objects_checked_by_workers(kz, uz):
     kz.trust_card(uz.card())
-    old_key = uz.signing_key.private_key
-    new_key = Ed25519PrivateKey.generate()
-    revoked_entry = dict(uz.card()["extensions"][NODE_KEYS_EXT]["keys"][0], revoked="2026-06-01T00:00:00.000Z")
-    card = newer_card(uz, [revoked_entry, key_entry(new_key)], signed_by=old_key)
+    old_key, new_key, card = revoking_card(uz)
     late = note(uz.config.identity, old_key, n=11)
     summary = kz.ingest.run([card, late], Door(PEER, source="uz"), batch=1, workers=2)
     assert summary.counts["accepted"] == 1 and summary.counts["rejected"] == 1

@@ -39,6 +39,9 @@ from taxii2client.common import TokenAuth
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from medallion_server import medallion_process  # noqa: E402  (shared with the interop tests)
 
 from node.home import Node, init_home  # noqa: E402
 from node.ingest import OWN, Door  # noqa: E402
@@ -108,44 +111,11 @@ def qalqan_serve(home: Path):
 @contextmanager
 def medallion(tmp: Path, objects: list[dict]):
     """Yields a taxii2-client Collection of a medallion 3.0.0 server holding `objects`."""
-    python = medallion_python()
-    with socket_port() as port:
-        pass
-    base = f"http://127.0.0.1:{port}"
-    collection = str(uuid.uuid4())
-    data = {
-        "/discovery": {"title": "medallion", "default": f"{base}/api1/", "api_roots": [f"{base}/api1/"]},
-        "api1": {
-            "information": {"title": "api1", "versions": [TAXII], "max_content_length": 500_000_000},
-            "status": [],
-            "collections": [{"id": collection, "title": "bench", "can_read": True, "can_write": True,
-                             "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}],
-        },
-    }
-    (tmp / "medallion-data.json").write_text(json.dumps(data))
-    (tmp / "medallion.json").write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                    "filename": str(tmp / "medallion-data.json")},
-        "users": {"bench": "bench"}, "taxii": {"max_page_size": PAGE}}))
-    proc = subprocess.Popen([str(python), "-c", "from medallion.scripts.run import main; main()", "--host",
-                             "127.0.0.1", "--port", str(port), str(tmp / "medallion.json")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(f"{base}/taxii2/", proc, auth=("bench", "bench"))
-        url = f"{base}/api1/collections/{collection}/"
-        client = Collection(url, user="bench", password="bench")
+    with medallion_process(tmp, str(medallion_python()), {"bench": "bench"}, title="bench",
+                           max_page_size=PAGE, max_content_length=500_000_000) as (base, collection):
+        client = Collection(f"{base}/api1/collections/{collection}/", user="bench", password="bench")
         client.add_objects({"objects": objects}, wait_for_completion=True, timeout=600)
         yield client
-    finally:
-        stop(proc)
-
-
-@contextmanager
-def socket_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield s.getsockname()[1]
 
 
 # -- homes ---------------------------------------------------------------------------

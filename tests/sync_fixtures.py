@@ -23,6 +23,7 @@ import requests
 from node.home import Node
 from node.ingest import OWN, Door
 
+from medallion_server import medallion_process
 from nodes import REPO, TAXII, edit_config, signed_notes
 
 
@@ -110,35 +111,12 @@ def feed_id(home: Path, feed: str) -> str:
 def medallion(tmp: Path, user: str, password: str) -> Iterator[dict]:
     """A real medallion process on loopback with one empty read/write collection.
     Yields {"discovery", "objects_url", "collection", "auth"}."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    collection = str(uuid.uuid4())
-    data = {
-        "/discovery": {"title": "medallion", "default": f"{base}/api1/", "api_roots": [f"{base}/api1/"]},
-        "api1": {
-            "information": {"title": "api1", "versions": [TAXII], "max_content_length": 100_000_000},
-            "status": [],
-            "collections": [{"id": collection, "title": "Open feed", "can_read": True, "can_write": True,
-                             "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}],
-        },
-    }
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "data.json").write_text(json.dumps(data))
-    (tmp / "config.json").write_text(json.dumps({
-        "backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                    "filename": str(tmp / "data.json")},
-        "users": {user: password}, "taxii": {"max_page_size": 100}}))
     python = os.environ.get("MEDALLION_PYTHON", sys.executable)
-    log = (tmp / "medallion.log").open("w")
-    proc = subprocess.Popen([python, "-c", "from medallion.scripts.run import main; main()", "--port", str(port),
-                             str(tmp / "config.json")], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_http(f"{base}/taxii2/", proc)
+    tmp.mkdir(parents=True, exist_ok=True)
+    with (tmp / "medallion.log").open("w") as log, \
+            medallion_process(tmp, python, {user: password}, log=log) as (base, collection):
         yield {"discovery": f"{base}/taxii2/", "objects_url": f"{base}/api1/collections/{collection}/objects/",
                "collection": collection, "auth": (user, password)}
-    finally:
-        stop_process(proc)
-        log.close()
 
 
 def taxii_post(url: str, objects: list[dict], auth=None, token: str | None = None) -> dict:

@@ -53,12 +53,19 @@ def exactly_once(home, ids):
     return sorted(set(counts.values())) == [1]
 
 
-def test_a_sync_killed_mid_way_then_rerun_stores_each_of_2000_objects_exactly_once(pair):
-    kz, uz = pair["kz"], pair["uz"]
+def sync_past_its_first_page(kz, uz):
+    """KZ publishes MANY notes; UZ starts pulling them in small pages. Returns the ids
+    and the running sync once it has committed its first page (or ended)."""
     ids = publish_notes(kz.home, MANY)
     proc = start_sync(uz.home, "--peer", "kz", "--page-size", "25")
     wait_until(lambda: first_page_committed(uz.home, "kz") or proc.poll() is not None, every=0.002,
                what="UZ to commit a first page")
+    return ids, proc
+
+
+def test_a_sync_killed_mid_way_then_rerun_stores_each_of_2000_objects_exactly_once(pair):
+    kz, uz = pair["kz"], pair["uz"]
+    ids, proc = sync_past_its_first_page(kz, uz)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
@@ -76,10 +83,7 @@ def test_a_sync_killed_mid_way_then_rerun_stores_each_of_2000_objects_exactly_on
 
 def test_a_peer_stopped_mid_sync_fails_that_sync_and_the_next_one_completes_after_its_restart(pair):
     kz, uz = pair["kz"], pair["uz"]
-    ids = publish_notes(kz.home, MANY)
-    proc = start_sync(uz.home, "--peer", "kz", "--page-size", "25")
-    wait_until(lambda: first_page_committed(uz.home, "kz") or proc.poll() is not None, every=0.002,
-               what="UZ to commit a first page")
+    ids, proc = sync_past_its_first_page(kz, uz)
     kz.stop(kill=True)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1

@@ -313,16 +313,16 @@ class Node:
         if feed is not None:
             chosen = self.config.feed(feed)
             allowed = ", ".join(f"'{t}'" for t in TLP_ORDER if may_carry(chosen.max_tlp, t))
-            sql = ("SELECT o.json FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
+            sql = ("SELECT o.json, e.seq AS k FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
                    f" WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.tlp IN ({allowed})"
                    " AND e.seq > ? ORDER BY e.seq LIMIT 1000")
-            rows = self._paged(sql, [chosen.id], "e.seq")
+            rows = self._paged(sql, [chosen.id])
         else:
             where = "o.latest = 1" if everything else "o.latest = 1 AND o.origin IN ('own', 'builtin')"
             restricted = ", ".join(f"'{t}'" for t in NEVER_SHARED)
             sql = (f"SELECT o.json, o.rowid AS k FROM objects o WHERE {where} AND o.tlp NOT IN ({restricted})"
                    " AND o.rowid > ? ORDER BY o.rowid LIMIT 1000")
-            rows = self._paged(sql, [], "k")
+            rows = self._paged(sql, [])
         out.write('{"type":"bundle","id":"bundle--%s","objects":[' % uuid.uuid4())
         count = 0
         for row in rows:
@@ -331,17 +331,16 @@ class Node:
         out.write("\n]}\n")
         return count
 
-    def _paged(self, sql: str, params: list, key: str) -> Iterator[dict]:
+    def _paged(self, sql: str, params: list) -> Iterator[dict]:
+        """Rows of `sql` in pages of 1,000 keyed on its column `k` (its last parameter
+        is the key to start after), so an export holds one page at a time."""
         last = -1
-        column = key.split(".")[-1]
-        if column == "seq":
-            sql = sql.replace("SELECT o.json", "SELECT o.json, e.seq AS seq")
         while True:
             rows = self.store.query(sql, [*params, last])
             yield from rows
             if len(rows) < 1000:
                 return
-            last = rows[-1][column if column != "k" else "k"]
+            last = rows[-1]["k"]
 
     def rotate_key(self, revoke_old: bool = False) -> str:
         """Make a new signing key and publish a new card version listing it, signed by

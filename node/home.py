@@ -313,7 +313,8 @@ class Node:
         if feed is not None:
             chosen = self.config.feed(feed)
             allowed = ", ".join(f"'{t}'" for t in TLP_ORDER if may_carry(chosen.max_tlp, t))
-            sql = ("SELECT o.json, e.seq AS k FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
+            sql = ("SELECT o.json, e.seq AS k FROM feed_entries e"
+                   " JOIN objects o ON o.id = e.id AND o.version = e.version"
                    f" WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.tlp IN ({allowed})"
                    " AND e.seq > ? ORDER BY e.seq LIMIT 1000")
             rows = self._paged(sql, [chosen.id])

@@ -5,57 +5,32 @@ signing key, DISARM index and the one ingest path.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import secrets
 import uuid
 from urllib.parse import urlsplit
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Iterator
-
-import stix2
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import IO
 
 from . import config as config_mod
+from . import export as export_mod
 from . import incident as incident_mod
+from . import keys as keys_mod
+from . import tokens
 from .disarm import Disarm
-from .errors import ConfigError, InputError, QalqanError, SignatureError
-from .ingest import IMPORT, OWN, PEER, Door, Ingest, Summary, check_shape
-from .policy import NEVER_SHARED, TLP_ORDER, may_carry
-from .sco import SCO_TYPES, deterministic_id
-from .signing import (SigningKey, b64u_encode, canonical, key_id_of, load_private_key, private_key_pem,
-                      public_key_pem, raw_public_bytes, sign, signature_of)
+from .errors import ConfigError, InputError, QalqanError
+from .ingest import IMPORT, OWN, Door, Ingest, Summary
+from .keys import make_card
+from .policy import is_node_card
+from .sco import SCO_TYPES
+from .signing import SigningKey, key_id_of, sign, signature_of
 from .store import Store
-from .timefmt import now_us, version_key
-from .trust import TrustStore, keys_of_card, verify_self_signed
-from .wellknown import NODE_KEYS_EXT, well_known_canonical, well_known_objects
+from .trust import TrustStore, keys_of_card
+from .verify import check as check_object
+from .wellknown import well_known_objects
 from . import wire
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, 0o600)
-
-
-def make_card(identity: str, name: str, country: str, key: Ed25519PrivateKey, created: str | None = None,
-              extra_keys: list[dict] = ()) -> dict:
-    now = incident_mod.stix_now()
-    pub = raw_public_bytes(key.public_key())
-    keys = [*extra_keys, {"key_id": key_id_of(pub), "algorithm": "Ed25519", "public_key": b64u_encode(pub),
-                          "valid_from": now}]
-    card = json.loads(stix2.Identity(
-        id=identity, name=name, identity_class="organization", created_by_ref=identity,
-        created=created or now, modified=now,
-        extensions={NODE_KEYS_EXT: {"extension_type": "property-extension", "keys": keys, "country": country}},
-    ).serialize())
-    return sign(card, SigningKey(key, identity))
 
 
 def init_home(home: Path, name: str, country: str, url: str | None = None) -> tuple[str, str]:
@@ -80,9 +55,7 @@ def init_home(home: Path, name: str, country: str, url: str | None = None) -> tu
     os.chmod(home / "keys", 0o700)
     (home / "feeds").mkdir(exist_ok=True)
     (home / "data").mkdir(mode=0o700, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    _write_private(key_path, private_key_pem(key))
-    (home / "keys" / "node.pub").write_bytes(public_key_pem(key.public_key()))
+    key = keys_mod.write_new_key(home / "keys")
     url = (url or "http://127.0.0.1:8001").rstrip("/")
     parts = urlsplit(url)
     config = {
@@ -160,40 +133,16 @@ class Node:
     @cached_property
     def signing_key(self) -> SigningKey:
         self._finish_rotation()
-        path = self.home / "keys" / "node.key"
-        try:
-            return SigningKey(load_private_key(path.read_bytes()), self.config.identity)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: the node key is missing") from None
-        except ValueError:
-            raise ConfigError(f"{path}: not a PEM PKCS#8 private key") from None
+        return keys_mod.load_signing_key(self.home / "keys", self.config.identity)
 
     def _seed_feeds(self) -> None:
         """Every feed carries the well-known objects and this node's card, so any
         STIX consumer can resolve markings, extensions and the signer."""
         have = {r["feed"] for r in self.store.query(
             "SELECT DISTINCT feed FROM feed_entries WHERE id = ?", [well_known_objects()[0]["id"]])}
-        missing = [f for f in self.config.feeds.values() if f.id not in have]
-        if not missing:
-            return
-        with self.store.transaction():
-            rows = []
-            for obj in well_known_objects():
-                data = well_known_canonical()[obj["id"]]
-                row = {"id": obj["id"], "version": obj.get("modified") or obj["created"], "type": obj["type"],
-                       "spec_version": "2.1", "created_by": obj.get("created_by_ref"), "tlp": "clear",
-                       "origin": "builtin", "source": None, "received": now_us(),
-                       "digest": hashlib.sha256(data).hexdigest(), "key_id": None, "json": data.decode()}
-                row["version"] = version_key(row["version"])
-                if not self.store.has_version(row["id"], row["version"]):
-                    self.store.insert_object(row)
-                rows.append(row)
-            card_row = self.store.one("SELECT * FROM objects WHERE id = ? AND latest = 1", [self.config.identity])
-            if card_row:
-                rows.append(card_row)
-            for feed in missing:
-                for row in rows:
-                    self.store.add_to_feed(feed.id, row)
+        missing = [f.id for f in self.config.feeds.values() if f.id not in have]
+        if missing:
+            self.ingest.seed_feeds(missing)
 
     # -- cards and trust -------------------------------------------------------
 
@@ -259,166 +208,74 @@ class Node:
     def import_stream(self, stream: IO[bytes], source: str | None = None, workers: int = 0) -> Summary:
         if source is not None and source not in self.config.peers:
             raise InputError(f"--from: no peer named {source!r} in config.yaml")
-        door = Door(PEER, source=source) if source else Door(IMPORT)
-        if source and not self.config.peers[source].signed:
-            door = Door("external", source=source)
+        door = Door.for_peer(source, self.config.peers[source]) if source else Door(IMPORT)
         return self.ingest.run(wire.iter_objects(stream), door, keep_outcomes=False, workers=workers)
 
     def verify_stream(self, open_stream) -> list[tuple[str, str]]:
-        """Check every object of a file; returns (object id, reason) per failure."""
-        extra = {}
+        """Check every object of a file as ingest would, storing nothing; returns
+        (object id, reason) per object that would be rejected or quarantined. Cards in
+        the file lend their keys (see _keys_of_cards_in_file)."""
         with open_stream() as stream:
-            for obj in wire.iter_objects(stream):
-                if obj.get("type") == "identity" and NODE_KEYS_EXT in (obj.get("extensions") or {}):
-                    extra.update(self._keys_of_card_in_file(obj))
+            lent = self._keys_of_cards_in_file(wire.iter_objects(stream))
+        keys = {**lent, **self.trust.keys()}  # a pinned key always wins over a lent one
         failures = []
         with open_stream() as stream:
             for index, obj in enumerate(wire.iter_objects(stream)):
-                oid = obj.get("id") or f"objects[{index}]"
-                try:
-                    self._verify_one(obj, extra)
-                except QalqanError as exc:
-                    failures.append((oid, exc.message))
+                item = check_object(obj, IMPORT, keys)
+                if item.failed:
+                    failures.append((item.id or f"objects[{index}]", _with_id(item.id, item.outcome.reason)))
         return failures
 
-    def _keys_of_card_in_file(self, card: dict) -> dict:
-        """Keys a card found in a file lends to `verify`: those of a node not pinned
-        here if the card verifies with itself; for a pinned node, only a card that
-        verifies as a rotation (signed by a key pinned for it)."""
-        try:
-            keys = keys_of_card(card)
-            if self.trust.pinned_card(card["id"]) is not None:
-                self.trust.verify(card)
-            return keys
-        except QalqanError:
-            return {}
-
-    def _verify_one(self, obj: dict, extra: dict) -> None:
-        check_shape(obj)
-        data = canonical(obj)
-        builtin = well_known_canonical().get(obj["id"])
-        if builtin is not None:
-            if builtin != data:
-                raise SignatureError(f"{obj['id']}: differs from the built-in copy of this well-known object")
-            return
-        if obj["type"] in SCO_TYPES:
-            expected = deterministic_id(obj)
-            if expected is not None and expected != obj["id"]:
-                raise SignatureError(f"{obj['id']}: SCO id does not match its content")
-            return
-        self.trust.verify(obj, data, extra=extra)
+    def _keys_of_cards_in_file(self, objects) -> dict:
+        """Keys the cards in a file lend to `verify`: those of a node not pinned here if
+        its card verifies with itself; for a pinned node, only a card that verifies as a
+        rotation (signed by a key pinned for it)."""
+        lent = {}
+        for obj in objects:
+            if not is_node_card(obj):
+                continue
+            try:
+                keys = keys_of_card(obj)
+                if self.trust.pinned_card(obj["id"]) is not None:
+                    self.trust.verify(obj)
+            except QalqanError:
+                continue
+            lent.update(keys)
+        return lent
 
     def export(self, out: IO[str], feed: str | None = None, everything: bool = False) -> int:
-        """Write a STIX bundle; returns the number of objects."""
-        if feed is not None:
-            chosen = self.config.feed(feed)
-            allowed = ", ".join(f"'{t}'" for t in TLP_ORDER if may_carry(chosen.max_tlp, t))
-            sql = ("SELECT o.json, e.seq AS k FROM feed_entries e"
-                   " JOIN objects o ON o.id = e.id AND o.version = e.version"
-                   f" WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.tlp IN ({allowed})"
-                   " AND e.seq > ? ORDER BY e.seq LIMIT 1000")
-            rows = self._paged(sql, [chosen.id])
-        else:
-            where = "o.latest = 1" if everything else "o.latest = 1 AND o.origin IN ('own', 'builtin')"
-            restricted = ", ".join(f"'{t}'" for t in NEVER_SHARED)
-            sql = (f"SELECT o.json, o.rowid AS k FROM objects o WHERE {where} AND o.tlp NOT IN ({restricted})"
-                   " AND o.rowid > ? ORDER BY o.rowid LIMIT 1000")
-            rows = self._paged(sql, [])
-        out.write('{"type":"bundle","id":"bundle--%s","objects":[' % uuid.uuid4())
-        count = 0
-        for row in rows:
-            out.write(("\n" if count == 0 else ",\n") + row["json"])
-            count += 1
-        out.write("\n]}\n")
-        return count
-
-    def _paged(self, sql: str, params: list) -> Iterator[dict]:
-        """Rows of `sql` in pages of 1,000 keyed on its column `k` (its last parameter
-        is the key to start after), so an export holds one page at a time."""
-        last = -1
-        while True:
-            rows = self.store.query(sql, [*params, last])
-            yield from rows
-            if len(rows) < 1000:
-                return
-            last = rows[-1]["k"]
+        """Write a STIX bundle; returns the number of objects (see export.py)."""
+        chosen = self.config.feed(feed) if feed is not None else None
+        return export_mod.write_bundle(self.store, out, chosen, everything)
 
     def rotate_key(self, revoke_old: bool = False) -> str:
         """Make a new signing key and publish a new card version listing it, signed by
         the current key so partners accept it (signing.md: rotation). Returns the new key id."""
-        old = self.signing_key
-        card = self.card()
-        keys = [dict(k) for k in card["extensions"][NODE_KEYS_EXT]["keys"]]
-        now = incident_mod.stix_now()
-        if revoke_old:
-            for entry in keys:
-                if entry["key_id"] == old.key_id:
-                    entry["revoked"] = now
-        new_key = Ed25519PrivateKey.generate()
-        next_path = self.home / "keys" / "node.key.next"
-        next_path.unlink(missing_ok=True)
-        _write_private(next_path, private_key_pem(new_key))  # on disk before any partner can hear of it
-        pub = raw_public_bytes(new_key.public_key())
-        keys.append({"key_id": key_id_of(pub), "algorithm": "Ed25519", "public_key": b64u_encode(pub),
-                     "valid_from": now})
-        unsigned = {k: v for k, v in card.items() if k != "extensions"}
-        unsigned["modified"] = now
-        unsigned["extensions"] = {NODE_KEYS_EXT: {**card["extensions"][NODE_KEYS_EXT], "keys": keys}}
-        summary = self.ingest.run([sign(unsigned, old)], Door(OWN))
-        if summary.failures:
-            next_path.unlink()
-            raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
+        def publish(card: dict) -> None:
+            summary = self.ingest.run([card], Door(OWN))
+            if summary.failures:
+                raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
+        key_id = keys_mod.rotate(self.home / "keys", self.card(), self.signing_key, publish, revoke_old)
         self._finish_rotation()
-        return key_id_of(pub)
+        return key_id
 
     def _finish_rotation(self) -> None:
-        """Put keys/node.key.next in place once the card listing it is stored; a
-        rotation interrupted before that leaves the old key in use. Idempotent, so
-        opening the home after a crash completes what was started."""
-        keys = self.home / "keys"
-        next_path = keys / "node.key.next"
-        if not next_path.exists():
-            return
-        new_key = load_private_key(next_path.read_bytes())
-        card = self.trust.pinned_card(self.config.identity) or {}
-        listed = {k["key_id"] for k in card.get("extensions", {}).get(NODE_KEYS_EXT, {}).get("keys", [])}
-        if key_id_of(new_key.public_key()) not in listed:
-            next_path.unlink()
-            return
-        current = keys / "node.key"
-        if current.exists():
-            old_id = key_id_of(load_private_key(current.read_bytes()).public_key())
-            os.replace(current, keys / f"node.key.{old_id[7:19]}.retired")
-        os.replace(next_path, current)
-        (keys / "node.pub").write_bytes(public_key_pem(new_key.public_key()))
-        self.__dict__.pop("signing_key", None)
+        """Complete a rotation whose card is stored (see keys.finish_rotation)."""
+        if keys_mod.finish_rotation(self.home / "keys", self.trust.pinned_card(self.config.identity)):
+            self.__dict__.pop("signing_key", None)
 
     # -- tokens ------------------------------------------------------------------
 
     def create_token(self, peer: str) -> str:
-        if not config_mod.NAME_RE.match(peer):
-            raise InputError(f"NAME: {peer!r} is not a peer name (a-z, 0-9, _ or -)")
-        secret = "qk_" + secrets.token_urlsafe(32)
-        with self.store.transaction() as db:
-            db["tokens"].insert({"id": secrets.token_hex(8), "peer": peer, "hash": token_hash(secret),
-                                 "created": now_us()})
-        return secret
+        return tokens.create(self.store, peer)
 
     def peer_identity(self, peer: str) -> str | None:
         entry = self.config.peers.get(peer)
         return entry.identity if entry else None
 
     def peer_for_token(self, secret: str, claimed_peer: str | None = None) -> str | None:
-        """The peer a secret belongs to (constant-time compare), or None."""
-        digest = token_hash(secret)
-        found = None
-        rows = self.store.query("SELECT peer, hash FROM tokens" +
-                                (" WHERE peer = ?" if claimed_peer else ""),
-                                [claimed_peer] if claimed_peer else [])
-        for row in rows:
-            if hmac.compare_digest(row["hash"], digest):
-                found = row["peer"]
-        return found
+        """The peer a secret belongs to, or None (see tokens.py)."""
+        return tokens.peer_for_token(self.store, secret, claimed_peer)
 
     # -- status ------------------------------------------------------------------
 
@@ -434,6 +291,7 @@ class Node:
         }
 
 
-def token_hash(secret: str) -> str:
-    # Tokens are 256-bit random: a fast hash is enough and keeps auth cheap per request.
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+def _with_id(oid: str | None, reason: str) -> str:
+    """Reasons name the object once, whether or not the check already did."""
+    return reason if oid is None or reason.startswith(oid) else f"{oid}: {reason}"

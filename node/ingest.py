@@ -1,46 +1,39 @@
 """The one path every received object takes (design/signing.md, "Receiving an object").
 
 Own objects, file imports, TAXII POSTs and sync pulls all come through `Ingest.run`:
-parse strictly (done by `wire`), check shape, verify, apply the versioning rules,
+parse strictly (done by `wire`), check shape and verify (`verify.check`, steps 2-3, the
+same routine `qalqan verify` and the provenance page use), apply the versioning rules,
 store the canonical bytes, publish to the feeds policy allows. Unknown signers are
 quarantined and re-verified when the trust store changes; every rejection is audited.
 """
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
-import re
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import policy
-from .errors import InputError, QalqanError, SignatureError, UntrustedSigner
-from .sco import SCO_TYPES, deterministic_id
-from .signing import canonical, signature_of
-from .store import Store
-from .timefmt import is_stix_timestamp, now_us, us_to_taxii, version_key
-from .trust import TrustStore, keys_from_snapshot, verify_signature
-from .wellknown import well_known_canonical
+from .errors import QalqanError
 from .policy import is_node_card
+from .sco import SCO_TYPES
+from .signing import signature_of
+from .store import Store
+from .timefmt import now_us, us_to_taxii
+from .trust import TrustStore, keys_from_snapshot
+from .verify import ACCEPTED, DUPLICATE, EXTERNAL, QUARANTINED, REJECTED, Checked, Outcome, check
+from .wellknown import well_known_objects
 
-ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,248})--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-ACCEPTED, DUPLICATE, QUARANTINED, REJECTED = "accepted", "duplicate", "quarantined", "rejected"
+if TYPE_CHECKING:
+    from .config import Peer
 
 # Where an object came from decides which feeds it may enter.
 OWN = "own"            # created by this node (incident add, own import)
 PEER = "peer"          # from a partner node: TAXII POST, sync pull, import --from
 IMPORT = "import"      # a file import with no peer named
-EXTERNAL = "external"  # an unsigned third-party source: stored, never relayed
-
-
-@dataclass
-class Outcome:
-    id: str | None
-    version: str | None
-    status: str
-    reason: str = ""
+# EXTERNAL (from .verify): an unsigned third-party source: stored, never relayed
+BUILTIN = "builtin"    # the well-known objects every node ships (wellknown.py)
 
 
 @dataclass
@@ -84,26 +77,12 @@ class Door:
     source: str | None = None
     share: list[str] | None = None
 
-
-def check_shape(obj: dict) -> None:
-    """Step 2: type, id, spec_version, timestamps."""
-    if not isinstance(obj, dict):
-        raise InputError("an object must be a JSON object")
-    otype, oid = obj.get("type"), obj.get("id")
-    if not isinstance(otype, str) or not isinstance(oid, str):
-        raise InputError("object lacks a string 'type' or 'id'")
-    m = ID_RE.match(oid)
-    if not m or m.group(1) != otype:
-        raise InputError(f"{oid!r} is not a valid id for type {otype!r}")
-    if obj.get("spec_version") != "2.1":
-        raise InputError(f"{oid}: spec_version must be '2.1'")
-    for key in ("created", "modified"):
-        if key in obj and not is_stix_timestamp(obj[key]):
-            raise InputError(f"{oid}: '{key}' is not a STIX timestamp")
-    if otype not in SCO_TYPES and otype != "marking-definition" and "created" not in obj:
-        raise InputError(f"{oid}: 'created' is required")
-    if "modified" in obj and "created" in obj and version_key(obj["modified"]) < version_key(obj["created"]):
-        raise InputError(f"{oid}: 'modified' is before 'created'")
+    @classmethod
+    def for_peer(cls, name: str, entry: Peer | None) -> "Door":
+        """The door of objects from peer `name` (TAXII POST, sync pull, import --from).
+        Only a peer configured `signed: false` is an unsigned source; a token holder with
+        no config entry is held to signatures like any partner."""
+        return cls(EXTERNAL if entry is not None and not entry.signed else PEER, source=name)
 
 
 class Ingest:
@@ -195,11 +174,7 @@ class Ingest:
                 return Outcome(oid, version, REJECTED, exc.message)
         tlp = policy.tlp_of(obj)
         origin = OWN if verified_own or door.origin == OWN else door.origin
-        row = {
-            "id": oid, "version": version, "type": obj["type"], "spec_version": "2.1",
-            "created_by": obj.get("created_by_ref"), "tlp": tlp, "origin": origin, "source": door.source,
-            "received": now_us(), "digest": digest, "key_id": key_id, "json": data.decode("utf-8"),
-        }
+        row = object_row(obj, version, data, digest, tlp, origin, door.source, key_id)
         self.store.insert_object(row, held)
         for feed_name in self._feeds_for(tlp, door, rules, own=origin == OWN):
             self.store.add_to_feed(ids[feed_name], row, new_object=not held)
@@ -251,6 +226,26 @@ class Ingest:
         })
         return item.outcome
 
+    def seed_feeds(self, feed_ids: list[str]) -> None:
+        """Put the built-in objects and this node's card into these feeds, so any STIX
+        consumer can resolve markings, extensions and the signer. The built-in objects
+        are stored on first use with origin `builtin`; `check` would take any copy of
+        them as a duplicate, which is why they do not come through `run`."""
+        with self.store.transaction():
+            rows = []
+            for obj in well_known_objects():
+                item = check(obj, BUILTIN, {})
+                row = object_row(obj, item.version, item.data, item.digest, "clear", BUILTIN)  # public by nature
+                if not self.store.has_version(row["id"], row["version"]):
+                    self.store.insert_object(row)
+                rows.append(row)
+            card_row = self.store.one("SELECT * FROM objects WHERE id = ? AND latest = 1", [self.own_identity])
+            if card_row:
+                rows.append(card_row)
+            for feed_id in feed_ids:
+                for row in rows:
+                    self.store.add_to_feed(feed_id, row)
+
     def release_quarantine(self, only: set[tuple] | None = None) -> Summary:
         """Re-verify quarantined objects (all, or `only` these (id, version, digest))
         after the trust store changed."""
@@ -274,54 +269,14 @@ class Ingest:
         return summary
 
 
-@dataclass
-class Checked:
-    """An object after the checks that need no store: shape, canonical form,
-    well-known copy, SCO id, signature. `outcome` is set when it ends here."""
-
-    obj: dict
-    id: str | None
-    version: str | None = None
-    data: bytes = b""
-    digest: str = ""
-    key_id: str | None = None
-    outcome: Outcome | None = None
-
-
-def check(obj: dict, origin: str, keys: dict, at_us: int | None = None) -> Checked:
-    """Steps 1-3 of receiving (signing.md) for one parsed object."""
-    oid = obj.get("id") if isinstance(obj, dict) else None
-    oid = oid if isinstance(oid, str) else None
-    try:
-        check_shape(obj)
-        data = canonical(obj)
-    except QalqanError as exc:
-        return Checked(obj if isinstance(obj, dict) else {}, oid, outcome=Outcome(oid, None, REJECTED, exc.message))
-    stamp = obj.get("modified") or obj.get("created")
-    version = version_key(stamp) if stamp else None
-    item = Checked(obj, oid, version, data, hashlib.sha256(data).hexdigest())
-    builtin = well_known_canonical().get(oid)
-    if builtin is not None:
-        item.outcome = (Outcome(oid, version, DUPLICATE) if builtin == data else
-                        Outcome(oid, version, REJECTED, "differs from the built-in copy of this well-known object"))
-    elif obj["type"] in SCO_TYPES:
-        expected = deterministic_id(obj)
-        if expected is not None and expected != oid:
-            item.outcome = Outcome(oid, version, REJECTED, f"SCO id does not match its content (expected {expected})")
-    elif origin == EXTERNAL and signature_of(obj) is None:
-        # An unsigned source may not speak for a node we trust, this one included.
-        creator = obj.get("created_by_ref")
-        if creator is not None and any(k.identity == creator for k in keys.values()):
-            item.outcome = Outcome(oid, version, REJECTED,
-                                   f"unsigned object claims to be created by trusted node {creator}")
-    else:
-        try:
-            item.key_id = verify_signature(obj, keys, data, at_us)
-        except UntrustedSigner as exc:
-            item.outcome = Outcome(oid, version, QUARANTINED, exc.message)
-        except SignatureError as exc:
-            item.outcome = Outcome(oid, version, REJECTED, exc.message)
-    return item
+def object_row(obj: dict, version: str, data: bytes, digest: str, tlp: str, origin: str,
+               source: str | None = None, key_id: str | None = None) -> dict:
+    """The `objects` row of a checked object: its canonical bytes and what queries need."""
+    return {
+        "id": obj["id"], "version": version, "type": obj["type"], "spec_version": "2.1",
+        "created_by": obj.get("created_by_ref"), "tlp": tlp, "origin": origin, "source": source,
+        "received": now_us(), "digest": digest, "key_id": key_id, "json": data.decode("utf-8"),
+    }
 
 
 def _chunks(objects: Iterable[dict], size: int) -> Iterator[list[dict]]:

@@ -6,7 +6,6 @@ import pytest
 
 from node import wire
 from node.errors import InputError
-from node.home import make_card
 from node.ingest import IMPORT, OWN, PEER, Door
 from node.signing import sign
 from node.wellknown import TLP_MARKINGS, well_known_objects

@@ -5,7 +5,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.errors import InputError, SignatureError
-from node.home import make_card
+from node.keys import make_card
 from node.incident import stix_now
 from node.ingest import PEER, Door
 from node.signing import SigningKey, b64u_encode, key_id_of, raw_public_bytes, sign
@@ -116,7 +116,8 @@ def test_key_rotate_publishes_a_card_partners_accept_and_signs_with_the_new_key(
 
 
 def test_an_interrupted_rotation_is_completed_when_the_card_was_stored(kz):
-    from node.home import Node, _write_private
+    from node.home import Node
+    from node.keys import write_private as _write_private
     from node.signing import private_key_pem
     new_key = Ed25519PrivateKey.generate()
     old = kz.signing_key.private_key
@@ -131,7 +132,8 @@ def test_an_interrupted_rotation_is_completed_when_the_card_was_stored(kz):
 
 
 def test_an_interrupted_rotation_is_dropped_when_the_card_was_not_stored(kz):
-    from node.home import Node, _write_private
+    from node.home import Node
+    from node.keys import write_private as _write_private
     from node.signing import private_key_pem
     old_id = kz.signing_key.key_id
     _write_private(kz.home / "keys" / "node.key.next", private_key_pem(Ed25519PrivateKey.generate()))

@@ -14,7 +14,7 @@ from taxii2client.exceptions import AccessError
 from ..config import Peer
 from ..errors import PeerError
 from ..home import Node
-from ..ingest import ACCEPTED, DUPLICATE, EXTERNAL, PEER, QUARANTINED, REJECTED, Door
+from ..ingest import ACCEPTED, DUPLICATE, QUARANTINED, REJECTED, Door
 from ..store import Store
 from ..timefmt import taxii_to_us, us_to_taxii
 from . import health
@@ -61,10 +61,6 @@ def cursor_after(page: Page, peer: Peer) -> str | None:
     return us_to_taxii(taxii_to_us(page.date_added_last) - 1)
 
 
-def door_for(peer: Peer) -> Door:
-    return Door(PEER if peer.signed else EXTERNAL, source=peer.name)
-
-
 def pull_peer(node: Node, peer: Peer, client: PeerClient, page_size: int = DEFAULT_PAGE_SIZE,
               into: PullCounts | None = None) -> PullCounts:
     """Pull every feed of the peer's `pull` list. A feed the peer does not offer this
@@ -87,7 +83,7 @@ def pull_peer(node: Node, peer: Peer, client: PeerClient, page_size: int = DEFAU
 
 def _ingest_page(node: Node, peer: Peer, feed_id: str, page: Page) -> dict[str, int]:
     with node.store.transaction():
-        summary = node.ingest.run(page.objects, door_for(peer), batch=len(page.objects) + 1, keep_outcomes=False)
+        summary = node.ingest.run(page.objects, Door.for_peer(peer.name, peer), batch=len(page.objects) + 1, keep_outcomes=False)
         counts = dict(summary.counts)
         health.add_counts(node.store, peer.name, {
             "received": len(page.objects), "accepted": counts[ACCEPTED], "duplicates": counts[DUPLICATE],

@@ -18,24 +18,38 @@ def feed_by_id(collection_id: str) -> Feed | None:
     return None
 
 
-def readable_feed(collection_id: str) -> Feed:
-    feed, caller = feed_by_id(collection_id), current_caller()
-    peer = caller.peer
-    if feed is None or not (feed.may_read(peer) or feed.may_write(peer)):
-        raise unauthorized() if caller.anonymous else not_found()
-    if not feed.may_read(peer):
-        raise TaxiiError(403, "you may not read this collection")
-    return feed
+def sees(feed: Feed, caller: Caller) -> bool:
+    """A caller sees a collection it may read or write; any other answers as unknown."""
+    return feed.may_read(caller.peer) or feed.may_write(caller.peer)
 
 
-def writable_feed(collection_id: str) -> Feed:
+NEEDS = {
+    "any": (False, False),   # seeing the collection is enough
+    "read": (True, False),
+    "write": (False, True),
+    "read+write": (True, True),
+}
+REFUSALS = {
+    "read": "you may not read this collection",
+    "write": "you may not write to this collection",
+    "read+write": "removing objects needs both read and write access to the collection",
+}
+
+
+def visible_feed(collection_id: str, need: str = "read") -> Feed:
+    """The one feed-visibility rule of every TAXII route (A1-A3, A6).
+
+    A collection the caller cannot see answers like an unknown one: 404, or 401 for an
+    anonymous caller, who may retry with credentials. Writing always needs credentials.
+    A visible collection without the access `need`ed is a 403."""
+    must_read, must_write = NEEDS[need]
     feed, caller = feed_by_id(collection_id), current_caller()
-    if caller.anonymous:
+    if must_write and caller.anonymous:
         raise unauthorized()
-    if feed is None or not (feed.may_read(caller.peer) or feed.may_write(caller.peer)):
-        raise not_found()
-    if not feed.may_write(caller.peer):
-        raise TaxiiError(403, "you may not write to this collection")
+    if feed is None or not sees(feed, caller):
+        raise unauthorized() if caller.anonymous else not_found()
+    if (must_read and not feed.may_read(caller.peer)) or (must_write and not feed.may_write(caller.peer)):
+        raise TaxiiError(403, REFUSALS[need])
     return feed
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..errors import InputError
-from ..ingest import ID_RE
+from ..verify import ID_RE
 from ..timefmt import is_stix_timestamp, taxii_to_us, version_key
 from .errors import TaxiiError
 

@@ -16,7 +16,7 @@ from ..config import Feed
 from ..errors import QalqanError
 from . import filters as filters_mod
 from . import paging, queries, resources, status, writes
-from .access import collection_resource, feed_by_id, readable_feed
+from .access import collection_resource, sees, visible_feed
 from .auth import current_caller
 from .errors import MEDIA_TYPE, TaxiiError, error_response, json_response, not_found, taxii_response, unauthorized
 from .media import check_accept
@@ -127,16 +127,14 @@ def get_status(status_id: str):
 def list_collections():
     caller = current_caller()
     feeds = sorted(current_node().config.feeds.values(), key=lambda f: f.name)
-    visible = [collection_resource(f, caller) for f in feeds if f.may_read(caller.peer) or f.may_write(caller.peer)]
+    visible = [collection_resource(f, caller) for f in feeds if sees(f, caller)]
     return json_response({"collections": visible} if visible else {})
 
 
 @endpoint(COLLECTIONS + "<collection_id>/")
 def get_collection(collection_id: str):
-    feed, caller = feed_by_id(collection_id), current_caller()
-    if feed is None or not (feed.may_read(caller.peer) or feed.may_write(caller.peer)):
-        raise unauthorized() if caller.anonymous else not_found()
-    return json_response(collection_resource(feed, caller))
+    feed = visible_feed(collection_id, need="any")
+    return json_response(collection_resource(feed, current_caller()))
 
 
 # -- paged reads ---------------------------------------------------------------
@@ -160,7 +158,7 @@ def _is_first_request(filters) -> bool:
 
 @endpoint(COLLECTIONS + "<collection_id>/manifest/")
 def get_manifest(collection_id: str):
-    feed = readable_feed(collection_id)
+    feed = visible_feed(collection_id, need="read")
     filters = filters_mod.parse(request.args, filters_mod.LIST_FILTERS)
     page, token, headers = _read(feed, filters, "manifest")
     queries.add_stamps(current_node().store, page.entries)
@@ -171,7 +169,7 @@ def get_manifest(collection_id: str):
 def objects(collection_id: str):
     if request.method == "POST":
         return writes.add_objects(collection_id)
-    feed = readable_feed(collection_id)
+    feed = visible_feed(collection_id, need="read")
     filters = filters_mod.parse(request.args, filters_mod.LIST_FILTERS)
     page, token, headers = _read(feed, filters, "objects", with_json=True)
     return taxii_response(resources.envelope(page, token), 200, headers)
@@ -181,7 +179,7 @@ def objects(collection_id: str):
 def one_object(collection_id: str, object_id: str):
     if request.method == "DELETE":
         return writes.delete_object(collection_id, object_id)
-    feed = readable_feed(collection_id)
+    feed = visible_feed(collection_id, need="read")
     filters = filters_mod.parse(request.args, filters_mod.OBJECT_FILTERS)
     page, token, headers = _read(feed, filters, "object", object_id, with_json=True)
     if not page.entries and _is_first_request(filters):
@@ -191,7 +189,7 @@ def one_object(collection_id: str, object_id: str):
 
 @endpoint(COLLECTIONS + "<collection_id>/objects/<object_id>/versions/")
 def object_versions(collection_id: str, object_id: str):
-    feed = readable_feed(collection_id)
+    feed = visible_feed(collection_id, need="read")
     filters = filters_mod.parse(request.args, filters_mod.VERSIONS_FILTERS, default_version="all")
     page, token, headers = _read(feed, filters, "versions", object_id)
     if not page.entries and _is_first_request(filters):

@@ -7,28 +7,20 @@ from .. import wire
 from ..app import current_node
 from ..config import Feed
 from ..errors import QalqanError
-from ..ingest import ACCEPTED, EXTERNAL, PEER, Door
+from ..ingest import ACCEPTED, Door
 from ..timefmt import now_us
 from . import filters as filters_mod
 from . import queries, status
-from .access import feed_by_id, writable_feed
+from .access import visible_feed
 from .auth import current_caller
-from .errors import TaxiiError, json_response, not_found, taxii_response, unauthorized
+from .errors import TaxiiError, json_response, not_found, taxii_response
 from .media import check_content_type
 
 
 def delete_object(collection_id: str, object_id: str):
     """Remove an object's versions from one feed (A3): read and write access needed, and
     only for objects the caller's own node created."""
-    caller = current_caller()
-    if caller.anonymous:
-        raise unauthorized()
-    feed, peer = feed_by_id(collection_id), caller.peer
-    may_read, may_write = (feed.may_read(peer), feed.may_write(peer)) if feed else (False, False)
-    if not (may_read or may_write):
-        raise not_found()
-    if not (may_read and may_write):
-        raise TaxiiError(403, "removing objects needs both read and write access to the collection")
+    feed, peer = visible_feed(collection_id, need="read+write"), current_caller().peer
     filters = filters_mod.parse(request.args, filters_mod.OBJECT_FILTERS, default_version="all")
     node = current_node()
     chosen = [e for e in queries.visible_entries(node.store, feed, object_id)
@@ -45,13 +37,12 @@ def delete_object(collection_id: str, object_id: str):
 
 def add_objects(collection_id: str):
     """Ingest a posted envelope in one transaction and answer 202 with its status."""
-    feed = writable_feed(collection_id)
+    feed = visible_feed(collection_id, need="write")
     check_content_type(request.headers.get("Content-Type"))
     node, peer = current_node(), current_caller().peer
     objects = _posted_objects(int(node.config["server.max_content_length"]))
     received = now_us()
-    entry = node.config.peers.get(peer)
-    door = Door(EXTERNAL if entry is not None and not entry.signed else PEER, source=peer)
+    door = Door.for_peer(peer, node.config.peers.get(peer))
     summary = node.ingest.run(objects, door, batch=len(objects) + 1)
     unpublished = {(o.id, o.version) for o in summary.outcomes
                    if o.status == ACCEPTED and not _in_feed(node.store, feed, o.id, o.version)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import QalqanError
 from ..home import Node
 from ..signing import signature_of
+from ..verify import EXTERNAL, check
 
 ARRIVALS = {
     "own": "recorded at this node",
@@ -32,13 +32,13 @@ class Provenance:
 
 
 def _verify(node: Node, obj: dict, origin: str) -> tuple[bool, str]:
-    if origin == "external" and not signature_of(obj):
-        return False, "not signed: stored from an unsigned source"
-    try:
-        key_id = node.trust.verify(obj)
-    except QalqanError as exc:
-        return False, exc.message
-    return True, f"signature verifies now with pinned key {key_id}"
+    """Does the stored object verify now, by the rules ingest applied when it came?"""
+    item = check(obj, origin, node.trust.keys())
+    if item.outcome is not None:
+        return False, item.outcome.reason
+    if item.key_id is None:  # step 3 let it through unsigned: an unsigned source or an SCO
+        return False, "not signed: stored from an unsigned source" if origin == EXTERNAL else "not signed"
+    return True, f"signature verifies now with pinned key {item.key_id}"
 
 
 def provenance_of(node: Node, obj: dict, stored: dict) -> Provenance:

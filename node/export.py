@@ -1,0 +1,57 @@
+"""`qalqan export`: write a STIX bundle of what this node holds, one page at a time.
+
+A feed's export is what a reader of that feed would get (its TLP ceiling applied); the
+default export is this node's own shareable objects with the built-in ones, and
+`everything` adds what partners sent. amber+strict and red objects never leave.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import IO, Iterator
+
+from .config import Feed
+from .policy import NEVER_SHARED, TLP_ORDER, may_carry
+from .store import Store
+
+PAGE = 1000
+
+
+def write_bundle(store: Store, out: IO[str], feed: Feed | None = None, everything: bool = False) -> int:
+    """Write a STIX bundle; returns the number of objects."""
+    rows = _feed_rows(store, feed) if feed is not None else _held_rows(store, everything)
+    out.write('{"type":"bundle","id":"bundle--%s","objects":[' % uuid.uuid4())
+    count = 0
+    for row in rows:
+        out.write(("\n" if count == 0 else ",\n") + row["json"])
+        count += 1
+    out.write("\n]}\n")
+    return count
+
+
+def _feed_rows(store: Store, feed: Feed) -> Iterator[dict]:
+    allowed = ", ".join(f"'{t}'" for t in TLP_ORDER if may_carry(feed.max_tlp, t))
+    sql = ("SELECT o.json, e.seq AS k FROM feed_entries e"
+           " JOIN objects o ON o.id = e.id AND o.version = e.version"
+           f" WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.tlp IN ({allowed})"
+           f" AND e.seq > ? ORDER BY e.seq LIMIT {PAGE}")
+    return _paged(store, sql, [feed.id])
+
+
+def _held_rows(store: Store, everything: bool) -> Iterator[dict]:
+    where = "o.latest = 1" if everything else "o.latest = 1 AND o.origin IN ('own', 'builtin')"
+    restricted = ", ".join(f"'{t}'" for t in NEVER_SHARED)
+    sql = (f"SELECT o.json, o.rowid AS k FROM objects o WHERE {where} AND o.tlp NOT IN ({restricted})"
+           f" AND o.rowid > ? ORDER BY o.rowid LIMIT {PAGE}")
+    return _paged(store, sql, [])
+
+
+def _paged(store: Store, sql: str, params: list) -> Iterator[dict]:
+    """Rows of `sql` in pages keyed on its column `k` (its last parameter is the key
+    to start after), so an export holds one page at a time."""
+    last = -1
+    while True:
+        rows = store.query(sql, [*params, last])
+        yield from rows
+        if len(rows) < PAGE:
+            return
+        last = rows[-1]["k"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .wellknown import TLP_OF_MARKING
+from .wellknown import NODE_KEYS_EXT, TLP_OF_MARKING
 
 TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
 TLP_RANK = {level: rank for rank, level in enumerate(TLP_ORDER)}
@@ -32,9 +32,8 @@ def tlp_of(obj: dict) -> str:
 
 
 def is_node_card(obj: dict) -> bool:
-    from .wellknown import NODE_KEYS_EXT
-
-    return obj.get("type") == "identity" and NODE_KEYS_EXT in (obj.get("extensions") or {})
+    extensions = obj.get("extensions")
+    return obj.get("type") == "identity" and isinstance(extensions, dict) and NODE_KEYS_EXT in extensions
 
 
 def effective_ceiling(max_tlp: str) -> str:

@@ -33,7 +33,8 @@ def card_keys(card: dict) -> dict:
     """Check a card's form and return its node-keys extension."""
     if card.get("type") != "identity":
         raise InputError("a card is an identity object")
-    ext = (card.get("extensions") or {}).get(NODE_KEYS_EXT)
+    extensions = card.get("extensions")
+    ext = extensions.get(NODE_KEYS_EXT) if isinstance(extensions, dict) else None
     if not isinstance(ext, dict):
         raise InputError(f"{card.get('id')}: card carries no node-keys extension")
     problem = _node_keys_problem(ext)

@@ -246,3 +246,20 @@ def test_a_partner_object_first_imported_plainly_is_relayed_when_it_comes_from_t
     assert kz.store.one(count, [regional])["n"] == 0
     assert kz.ingest.run([obj], Door(PEER, source="uz")).counts["duplicate"] == 1
     assert kz.store.one(count, [regional])["n"] == 1
+
+
+@pytest.mark.parametrize("extensions", [5, "node-keys", [None]])
+def test_verify_file_and_import_agree_on_an_identity_whose_extensions_are_not_an_object(kz, tmp_path, extensions):
+    # `verify FILE` had its own copy of the checks and crashed (TypeError) on these
+    # while import rejected them: both now run verify.check.
+    identity = {"type": "identity", "spec_version": "2.1", "id": "identity--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0009",
+                "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+                "name": "odd", "extensions": extensions}
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [identity]}))
+    failures = kz.verify_stream(lambda: path.open("rb"))
+    with path.open("rb") as stream:
+        summary = kz.import_stream(stream)
+    assert summary.counts["rejected"] == 1
+    assert failures == [(identity["id"], summary.failures[0].reason)]
+    assert "not signed" in failures[0][1]

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
+from . import strictyaml
 from .errors import ConfigError
 from .policy import TLP_ORDER, FeedRule
 
@@ -167,7 +168,9 @@ def read_yaml(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        return strictyaml.load(text)
+    except strictyaml.Refused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -315,7 +318,7 @@ def write_yaml(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        f.write(strictyaml.dump(data))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 

@@ -5,27 +5,10 @@ from pathlib import Path
 
 import yaml
 
-from . import wire
+from . import strictyaml, wire
 from .errors import InputError
 
 MAX_RECORD_BYTES = 1024 * 1024
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
-
-
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise InputError(f"{key}: the field appears twice")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def read_record_file(path: Path | str) -> object:
@@ -44,7 +27,11 @@ def read_record_file(path: Path | str) -> object:
     if path.suffix.lower() == ".json":
         return wire.loads(text)
     try:
-        return yaml.load(text, Loader=_StrictLoader)
+        return strictyaml.load(text)
+    except strictyaml.DuplicateKey as exc:
+        raise InputError(f"{path}: {exc.key}: the field appears twice (line {exc.line})") from None
+    except strictyaml.Refused as exc:
+        raise InputError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -1,43 +1,57 @@
 """End-to-end: the `qalqan` command on two homes (KZ and UZ) exchanging an incident by file."""
 import json
 import os
+import shutil
 import stat
 
 import pytest
 import yaml
 
-from conftest import DISARM_BUNDLE, incident_record, set_config
+from conftest import DISARM_BUNDLE, incident_record, run_qalqan, set_config
+
+
+@pytest.fixture(scope="module")
+def partners(tmp_path_factory):
+    """KZ and UZ made and introduced through the CLI, once per module; `homes` hands
+    each test a copy, so a test may change them."""
+    base = tmp_path_factory.mktemp("partners")
+    kz, uz = base / "kz", base / "uz"
+    out = run_qalqan("init", "--name", "kz", "--country", "KZ", "--url", "http://127.0.0.1:8101", home=kz)
+    assert out.returncode == 0, out.stderr
+    assert "identity--" in out.stdout and "sha256:" in out.stdout
+    assert run_qalqan("--home", str(uz), "init", "--name", "uz", "--country", "UZ").returncode == 0
+    for home in (kz, uz):
+        set_config(home, "disarm", str(DISARM_BUNDLE))
+    (base / "kz.card").write_text(run_qalqan("card", home=kz).stdout)
+    (base / "uz.card").write_text(run_qalqan("card", home=uz).stdout)
+    assert run_qalqan("peer", "add", "uz", "--card", base / "uz.card", "--url", "http://127.0.0.1:8102/taxii2/",
+                      "--token-env", "UZ_TOKEN", "--pull", "regional", home=kz).returncode == 0
+    assert run_qalqan("peer", "add", "kz", "--card", base / "kz.card", "--url", "http://127.0.0.1:8101/taxii2/",
+                      "--pull", "bilateral", home=uz).returncode == 0
+    return base
 
 
 @pytest.fixture
-def homes(tmp_path, qalqan):
-    kz, uz = tmp_path / "kz", tmp_path / "uz"
-    out = qalqan("init", "--name", "kz", "--country", "KZ", "--url", "http://127.0.0.1:8101", home=kz)
-    assert out.returncode == 0, out.stderr
-    assert "identity--" in out.stdout and "sha256:" in out.stdout
-    assert qalqan("--home", str(uz), "init", "--name", "uz", "--country", "UZ").returncode == 0
-    for home in (kz, uz):
-        set_config(home, "disarm", str(DISARM_BUNDLE))
-    (tmp_path / "kz.card").write_text(qalqan("card", home=kz).stdout)
-    (tmp_path / "uz.card").write_text(qalqan("card", home=uz).stdout)
-    assert qalqan("peer", "add", "uz", "--card", tmp_path / "uz.card", "--url", "http://127.0.0.1:8102/taxii2/",
-                  "--token-env", "UZ_TOKEN", "--pull", "regional", home=kz).returncode == 0
-    assert qalqan("peer", "add", "kz", "--card", tmp_path / "kz.card", "--url", "http://127.0.0.1:8101/taxii2/",
-                  "--pull", "bilateral", home=uz).returncode == 0
-    return kz, uz
+def homes(partners, tmp_path):
+    for name in ("kz", "uz"):
+        shutil.copytree(partners / name, tmp_path / name)  # keeps the 0600/0700 modes
+        shutil.copy2(partners / f"{name}.card", tmp_path / f"{name}.card")
+    return tmp_path / "kz", tmp_path / "uz"
 
 
 def az_id(home):
     return yaml.safe_load((home / "config.yaml").read_text())["node"]["identity"]
 
 
-def stranger_bundle(tmp_path, qalqan):
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory):
     """A node nobody has pinned (AZ), and the export of an incident it recorded."""
-    az = tmp_path / "az"
-    qalqan("init", "--name", "az", "--country", "AZ", home=az)
-    qalqan("incident", "add", write_record(tmp_path / "inc.yaml", disarm=[]), home=az)
-    bundle = tmp_path / "az.json"
-    bundle.write_text(qalqan("export", home=az).stdout)
+    base = tmp_path_factory.mktemp("stranger")
+    az = base / "az"
+    run_qalqan("init", "--name", "az", "--country", "AZ", home=az)
+    run_qalqan("incident", "add", write_record(base / "inc.yaml", disarm=[]), home=az)
+    bundle = base / "az.json"
+    bundle.write_text(run_qalqan("export", home=az).stdout)
     return az, bundle
 
 
@@ -103,9 +117,9 @@ def test_a_tampered_copy_is_rejected_and_named(homes, qalqan, tmp_path):
     assert incident["id"] not in {o["id"] for o in exported["objects"]}
 
 
-def test_an_unknown_signer_is_quarantined_then_released_by_trust_add(homes, qalqan, tmp_path):
+def test_an_unknown_signer_is_quarantined_then_released_by_trust_add(homes, stranger, qalqan, tmp_path):
     kz, uz = homes
-    az, bundle = stranger_bundle(tmp_path, qalqan)
+    az, bundle = stranger
     imported = qalqan("import", bundle, home=uz)
     signed_by_az = sum(1 for o in json.loads(bundle.read_text())["objects"] if o.get("created_by_ref") == az_id(az))
     assert imported.returncode == 0 and f"quarantined {signed_by_az}," in imported.stdout
@@ -116,9 +130,9 @@ def test_an_unknown_signer_is_quarantined_then_released_by_trust_add(homes, qalq
     assert "quarantine: 0" in qalqan("status", home=uz).stdout
 
 
-def test_verify_uses_cards_found_inside_the_file(homes, qalqan, tmp_path):
+def test_verify_uses_cards_found_inside_the_file(homes, stranger, qalqan):
     kz, uz = homes
-    az, bundle = stranger_bundle(tmp_path, qalqan)
+    az, bundle = stranger
     assert qalqan("verify", bundle, home=uz).returncode == 0
 
 

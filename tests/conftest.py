@@ -13,6 +13,9 @@ from nodes import edit_config as set_config, edit_feed as set_feed  # noqa: F401
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
+# Fixture modules; their plain helpers stay importable (`from web_fixtures import csrf_from`).
+pytest_plugins = ["web_fixtures", "taxii_fixtures"]
+
 
 def _shared_dir() -> Path:
     # CI clones the repo next to a copy of shared/; a developer's checkout sits in /work/main.

@@ -8,7 +8,7 @@ import requests
 
 from conftest import run_qalqan
 from nodes import TAXII, signed_notes
-from taxii_fixtures import post_envelope, world  # noqa: F401  (fixture)
+from taxii_fixtures import post_envelope
 
 
 def get(url, **headers):

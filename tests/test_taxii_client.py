@@ -10,7 +10,7 @@ import stix2
 from taxii2client.v21 import as_pages
 
 from nodes import TAXII, signed_notes
-from taxii_fixtures import store_fingerprint, world  # noqa: F401  (fixture)
+from taxii_fixtures import store_fingerprint
 
 
 @pytest.fixture(scope="module")

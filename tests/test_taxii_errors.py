@@ -10,7 +10,7 @@ import requests
 
 from node.home import Node
 from nodes import TAXII, make_home, signed_notes
-from taxii_fixtures import MAX_BODY, post_envelope, store_fingerprint, world  # noqa: F401  (fixture)
+from taxii_fixtures import MAX_BODY, post_envelope, store_fingerprint
 
 
 def assert_taxii_error(resp: requests.Response, status: int) -> dict:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from web_fixtures import (admin, analyst, app, csrf_from, incident_record, node, web_home)  # noqa: F401
+from web_fixtures import csrf_from, incident_record
 
 
 def test_the_peers_page_shows_each_peers_last_sync_error_and_counts(admin, node, uz):

@@ -1,7 +1,7 @@
 """Log-in, log-out, the account gate, roles, rate limiting and CSRF on log-in."""
 import pytest
 
-from web_fixtures import ADMIN, ANALYST, app, admin, analyst, client, csrf_from, log_in, node, web_home  # noqa: F401
+from web_fixtures import ADMIN, ANALYST, csrf_from, log_in
 
 PAGES = ["/", "/incidents", "/incidents/new", "/dashboard", "/dashboard/data.json", "/admin/peers",
          "/admin/quarantine", "/incidents/incident--00000000-0000-4000-8000-000000000000"]

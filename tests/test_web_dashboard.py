@@ -1,7 +1,7 @@
 """The dashboard: chart data over own and received incidents, drawn by Chart.js."""
 import re
 
-from web_fixtures import analyst, app, import_from, incident_record, node, web_home  # noqa: F401
+from web_fixtures import import_from, incident_record
 
 
 def test_the_dashboard_data_counts_incidents_by_week_country_technique_platform_and_verdict(analyst, node, uz):

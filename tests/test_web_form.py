@@ -7,8 +7,7 @@ from html import unescape
 import pytest
 
 from node.wellknown import DISINFO_EXT
-from web_fixtures import (analyst, app, form_data, incident_record, node, post_form,  # noqa: F401
-                          web_home)
+from web_fixtures import form_data, incident_record, post_form
 
 LABELS = ["Title", "Summary", "Claim", "Language", "First seen", "Last seen", "Platforms", "Target countries",
           "DISARM", "URLs", "Accounts", "Media SHA-256", "Verdict", "Confidence", "Fact-check URL",

@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 
 from node.home import Node
-from web_fixtures import (analyst, app, import_from, incident_record, node, web_home)  # noqa: F401
+from web_fixtures import import_from, incident_record
 
 
 def text_of(html: str) -> str:

@@ -5,7 +5,7 @@ from html import unescape
 import pytest
 
 from node.web.index import PAGE_SIZE, fts_query
-from web_fixtures import (analyst, app, import_from, incident_record, node, web_home)  # noqa: F401
+from web_fixtures import import_from, incident_record
 
 
 def titles(html: str) -> list[str]:

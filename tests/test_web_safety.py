@@ -5,7 +5,7 @@ import re
 import pytest
 
 from node.web.security import CONTENT_SECURITY_POLICY
-from web_fixtures import admin, app, incident_record, node, web_home  # noqa: F401
+from web_fixtures import incident_record
 
 
 @pytest.fixture

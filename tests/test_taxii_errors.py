@@ -3,6 +3,7 @@ body with the TAXII content type, and a store left unchanged."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -140,14 +141,24 @@ def test_a_next_token_replayed_on_another_endpoint_is_a_400(world):
     assert_taxii_error(resp, 400)
 
 
+MICROSECONDS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")  # checklist R10
+
+
 def test_every_page_names_its_first_and_last_date_added(world):
     card = world.node().config.identity
-    for suffix in ("objects/", "manifest/", "objects/?match[type]=no-such-type", f"objects/{card}/",
-                   f"objects/{card}/versions/"):
+    manifest = requests.get(world.collection_url("regional") + "manifest/", headers=world.headers("uz"),
+                            timeout=30).json()["objects"]
+    added = [m["date_added"] for m in manifest]
+    card_added = [m["date_added"] for m in manifest if m["id"] == card]
+    expected = {"objects/": (added[0], added[-1]), "manifest/": (added[0], added[-1]),
+                f"objects/{card}/": (card_added[0], card_added[-1]),
+                f"objects/{card}/versions/": (card_added[0], card_added[-1])}
+    for suffix in (*expected, "objects/?match[type]=no-such-type"):
         resp = requests.get(world.collection_url("regional") + suffix, headers=world.headers("uz"), timeout=30)
         assert resp.status_code == 200
-        assert resp.headers["X-TAXII-Date-Added-First"].endswith("Z")
-        assert resp.headers["X-TAXII-Date-Added-Last"].endswith("Z")
+        first, last = resp.headers["X-TAXII-Date-Added-First"], resp.headers["X-TAXII-Date-Added-Last"]
+        assert MICROSECONDS_UTC.match(first) and MICROSECONDS_UTC.match(last), (suffix, first, last)
+        assert (first, last) == expected.get(suffix, (first, first)), suffix  # an empty page: one position
 
 
 def test_an_unknown_path_under_taxii2_is_a_taxii_404(world):

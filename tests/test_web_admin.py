@@ -17,7 +17,8 @@ def test_the_peers_page_shows_each_peers_last_sync_error_and_counts(admin, node,
     assert "http://127.0.0.1:8002/taxii2/" in html and "pull: regional" in html
     assert "connection refused" in html
     assert re.search(r"<td>12</td><td>9</td><td>2</td><td>1</td><td>0</td>", html)
-    assert "2026-" in html or "2025-" in html
+    assert "<td>2026-09-21 14:13:20 UTC</td>" in html  # last attempt
+    assert "<td>2026-09-10 00:26:40 UTC</td>" in html  # last success
     assert "uz" in html and uz.config.identity in html  # its pinned card
 
 

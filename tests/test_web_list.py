@@ -67,9 +67,25 @@ def test_text_search_finds_words_in_title_claim_urls_and_accounts(analyst, three
     assert titles(analyst.get("/incidents", query_string={"q": text}).text) == expected
 
 
-@pytest.mark.parametrize("text", ['"', "AND OR NOT", "title:x", "a*", "(", "NEAR(a b)", "-x", "^"])
-def test_search_text_with_fts_syntax_is_taken_as_plain_words(analyst, three, text):
-    assert analyst.get("/incidents", query_string={"q": text}).status_code == 200
+DELTA = "Delta: and or not near a b title x"
+EVERY = [DELTA, "Gamma: satire taken as news", "Beta: edited flood video", "Alpha: fake border closure"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('"', EVERY),                        # no word at all: no text filter
+    ("(", EVERY),
+    ("^", EVERY),
+    ("AND OR NOT", [DELTA]),             # the words, not FTS operators
+    ("title:x", [DELTA]),                # not a column filter: the words "title x"
+    ("NEAR(a b)", [DELTA]),              # not NEAR(): the words "near a" then "b"
+    ("-x", [DELTA, "Gamma: satire taken as news"]),  # not a negation: the word "x" (Gamma's x.com)
+    ("a*", EVERY),                       # a prefix, as every word is
+])
+def test_search_text_with_fts_syntax_is_taken_as_plain_words(analyst, node, three, text, expected):
+    node.add_incident(incident_record(title=DELTA, claim="Nothing else.", summary="Plain words only.",
+                                      urls=[], accounts=[], platforms=["telegram"], threat_actor=None))
+    response = analyst.get("/incidents", query_string={"q": text})
+    assert response.status_code == 200 and titles(response.text) == expected
 
 
 def test_fts_query_quotes_every_word():

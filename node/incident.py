@@ -23,8 +23,6 @@ from .timefmt import parse_record_time
 from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, TLP_MARKINGS
 
 VERDICTS = ("false", "misleading", "manipulated", "fabricated", "satire", "unverified")
-KNOWN_PLATFORMS = ("telegram", "tiktok", "youtube", "facebook", "instagram", "x", "vk", "ok", "website", "tv",
-                   "whatsapp", "threads", "radio", "print")
 FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_seen", "platforms", "target_countries",
           "disarm", "urls", "accounts", "media_sha256", "verdict", "confidence", "fact_check_url",
           "threat_actor", "tlp", "share")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import signal
 import ssl
-import sys
 import threading
 from pathlib import Path
 
@@ -132,7 +131,3 @@ def add_serve_command(command) -> None:
 
 def _cmd_serve(args) -> int:
     return serve(Path(args.home), host=args.host, port=args.port, sync=not args.no_sync)
-
-
-if __name__ == "__main__":
-    sys.exit("use `qalqan serve`")

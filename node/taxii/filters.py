@@ -35,10 +35,6 @@ class Filters:
     spec_versions: frozenset[str] = frozenset()
     raw: tuple[tuple[str, str], ...] = field(default=())  # what paging tokens are bound to
 
-    @property
-    def every_version(self) -> bool:
-        return "all" in self.versions
-
 
 def parse(args: Mapping, honoured: frozenset[str], default_version: str = "last") -> Filters:
     """`args` is a werkzeug MultiDict of the query string."""

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import sqlite3
+from contextlib import closing
 from html import unescape
 from pathlib import Path
 
 import pytest
 
 from node.app import create_app
-from node.home import Node
+from node.home import Node, init_home
 from node.users import add_user
 
-from conftest import incident_record  # noqa: F401  (re-exported for the web tests)
+from conftest import DISARM_BUNDLE, incident_record, set_config  # noqa: F401 (incident_record re-exported)
 
 ANALYST = ("ana", "analyst-password-1")
 ADMIN = ("root", "admin-password-12")
@@ -58,13 +61,24 @@ def form_data(record: dict) -> dict:
     return data
 
 
-@pytest.fixture
-def web_home(make_home) -> Path:
-    home = make_home("kz", "KZ", disarm=True)
+@pytest.fixture(scope="session")
+def web_template(tmp_path_factory) -> Path:
+    """A KZ home with an analyst and an admin, made once: hashing their passwords is
+    most of the cost of a home, and every web test starts from a copy."""
+    home = tmp_path_factory.mktemp("web-template") / "kz"
+    init_home(home, "kz", "KZ", "http://127.0.0.1:8001")
+    set_config(home, "disarm", str(DISARM_BUNDLE))
     node = Node(home)
     add_user(node.store, ANALYST[0], "analyst", ANALYST[1])
     add_user(node.store, ADMIN[0], "admin", ADMIN[1])
+    with closing(sqlite3.connect(node.config.database_path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copies hold the whole database
     return home
+
+
+@pytest.fixture
+def web_home(web_template, tmp_path) -> Path:
+    return Path(shutil.copytree(web_template, tmp_path / "kz"))  # keeps the 0600/0700 modes
 
 
 @pytest.fixture

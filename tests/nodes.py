@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -90,6 +91,24 @@ def running_node(home: Path, *extra: str, timeout: float = 60.0, tls_ca: str | N
         yield base
     finally:
         stop(proc)
+
+
+@contextmanager
+def serving_in_process(home: Path) -> Iterator[str]:
+    """Serve `home` from this process: the same app on the same cheroot server as
+    `qalqan serve`, on a thread, on a port the OS picks. For tests of HTTP behaviour,
+    where the process itself does not matter. Yields the base URL."""
+    from node.server import build_server
+    server = build_server(Path(home), "127.0.0.1", 0)
+    server.prepare()
+    worker = threading.Thread(target=server.serve, name="test-http", daemon=True)
+    worker.start()
+    try:
+        host, port = server.bind_addr[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        worker.join(10)
 
 
 def _listening_url(proc: subprocess.Popen, timeout: float) -> str:

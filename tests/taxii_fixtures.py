@@ -1,6 +1,6 @@
 """A served node with partners, for the TAXII tests.
 
-kz serves. uz may read and write the bilateral and regional feeds; tm may read the
+kz serves (in the test process, on the cheroot server `qalqan serve` uses). uz may read and write the bilateral and regional feeds; tm may read the
 regional feed and write (but not read) the bilateral one; az holds a valid token but
 is named in no feed; anyone may read the public feed.
 """
@@ -17,7 +17,7 @@ from taxii2client.common import TokenAuth
 from taxii2client.v21 import Collection, Server
 
 from node.home import Node
-from nodes import TAXII, edit_config, edit_feed, introduce, make_home, running_node
+from nodes import TAXII, edit_config, edit_feed, introduce, make_home, serving_in_process
 
 MAX_BODY = 1_000_000
 
@@ -72,7 +72,7 @@ def build_world(base: Path) -> World:
 @contextmanager
 def served_world(base: Path) -> Iterator[World]:
     world = build_world(base)
-    with running_node(world.home) as url:
+    with serving_in_process(world.home) as url:
         world.base = url
         yield world
 

@@ -8,7 +8,7 @@ from taxii2client.v21 import as_pages
 
 from node.home import Node
 from node.ingest import OWN, Door
-from nodes import edit_feed, introduce, make_home, running_node, signed_notes
+from nodes import edit_feed, introduce, make_home, serving_in_process, signed_notes
 from taxii_fixtures import World
 
 
@@ -32,7 +32,7 @@ def tlp_world(tmp_path_factory):
             node.store.add_to_feed(bilateral, node.store.one("SELECT * FROM objects WHERE id = ?", [oid]))
     edit_feed(home, "bilateral", max_tlp="green")  # the ceiling was lowered after amber was published
     world = World(home, "", {f.name: f.id for f in node.config.feeds.values()}, {"uz": token})
-    with running_node(home) as url:
+    with serving_in_process(home) as url:
         world.base = url
         yield world, published
 

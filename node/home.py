@@ -24,7 +24,7 @@ from . import config as config_mod
 from . import incident as incident_mod
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError, SignatureError
-from .incident_index import index_stored_object
+from .incident_index import index_stored_batch
 from .ingest import IMPORT, OWN, PEER, Door, Ingest, Summary, check_shape
 from .object_ids import ScopedIds
 from .policy import NEVER_SHARED, TLP_ORDER, may_carry
@@ -123,7 +123,7 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=[lambda obj, row: index_stored_object(self.store, obj, row)],
+            on_stored=[lambda stored: index_stored_batch(self.store, stored)],
         )
         self._seed_feeds()
 

@@ -45,3 +45,21 @@ def test_index_work_for_one_post_is_linear_in_its_observables(kz, uz, monkeypatc
         assert summary.counts["accepted"] == n + 2
         assert sum(loaded) <= 2 * n, f"{sum(loaded)} neighbour rows read for {n} observables"
     assert kz.store.one("SELECT COUNT(*) AS n FROM web_incidents")["n"] == 2
+
+
+def test_a_writer_that_waits_too_long_for_the_database_gets_one_sentence(kz):
+    import sqlite3
+
+    import pytest
+
+    from node.errors import StoreBusy
+    from node.store import Store
+    holder = sqlite3.connect(kz.store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy, match=r"^the database is busy: another writer held it for more than 0.2 s"):
+            with Store(kz.store.path, busy_timeout=0.2).transaction() as db:
+                db.execute("DELETE FROM audit")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

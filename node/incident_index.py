@@ -135,18 +135,31 @@ def _neighbours(store: Store, report_id: str) -> list[dict]:
     return [json.loads(r["json"]) for r in rows]
 
 
+def disinfo_of(incident: dict) -> dict:
+    """Our extension of a stored incident, or {} when it is missing or not an object:
+    the index takes whatever a partner signed without failing on it."""
+    extensions = incident.get("extensions")
+    ext = extensions.get(DISINFO_EXT) if isinstance(extensions, dict) else None
+    return ext if isinstance(ext, dict) else {}
+
+
+def strings(value) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _entry(incident: dict, stored: dict, report_id: str | None, neighbours: list[dict]) -> dict:
-    ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
-    first_seen = ext.get("first_seen")
-    languages = ext.get("languages") or []
+    ext = disinfo_of(incident)
+    first_seen = _str(ext.get("first_seen"))
+    confidence = incident.get("confidence")
     return {
         "incident_id": incident["id"], "version": stored["version"], "report_id": report_id,
         "title": _str(incident.get("name")), "summary": _str(incident.get("description")),
-        "claim": _str(ext.get("claim")), "language": _str(incident.get("lang") or (languages[:1] or [None])[0]),
+        "claim": _str(ext.get("claim")), "language": _str(incident.get("lang")) or (strings(ext.get("languages"))[:1]
+                                                                                  or [None])[0],
         "verdict": _str(ext.get("verdict")), "tlp": stored["tlp"],
-        "confidence": incident.get("confidence") if isinstance(incident.get("confidence"), int) else None,
+        "confidence": confidence if isinstance(confidence, int) and not isinstance(confidence, bool) else None,
         "case_id": _str(ext.get("case_id")), "created": _str(incident.get("created")),
-        "first_seen": _str(first_seen), "first_seen_us": _us(first_seen), "last_seen": _str(ext.get("last_seen")),
+        "first_seen": first_seen, "first_seen_us": _us(first_seen), "last_seen": _str(ext.get("last_seen")),
         "threat_actor": _actors(neighbours),
         "created_by": stored["created_by"], "key_id": stored["key_id"], "origin": stored["origin"],
         "source": stored["source"], "received": stored["received"],
@@ -173,13 +186,11 @@ def _upsert(store: Store, entry: dict) -> int:
 
 
 def _terms(entry: dict, incident: dict) -> set[tuple[str, str]]:
-    ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
+    ext = disinfo_of(incident)
     terms = set()
     for kind, values in (("platform", ext.get("platforms")), ("country", ext.get("target_countries")),
                          ("technique", ext.get("disarm_techniques"))):
-        for value in values or ():
-            if isinstance(value, str):
-                terms.add((kind, value))
+        terms.update((kind, value) for value in strings(values))
     for kind, column in (("tlp", "tlp"), ("verdict", "verdict"), ("node", "created_by"), ("language", "language")):
         if entry[column]:
             terms.add((kind, entry[column]))
@@ -201,7 +212,8 @@ def _observable_text(neighbours: list[dict]) -> str:
         elif kind == "user-account":
             parts.append(f"{obj.get('account_type', '')} {obj.get('account_login', '')}")
         elif kind == "file":
-            parts.extend(v for v in (obj.get("hashes") or {}).values() if isinstance(v, str))
+            hashes = obj.get("hashes")
+            parts.extend(v for v in hashes.values() if isinstance(v, str)) if isinstance(hashes, dict) else None
     return "\n".join(parts)
 
 
@@ -222,5 +234,5 @@ def backfill(store: Store) -> int:
     for start in range(0, len(missing), 500):
         with store.transaction():
             for row in missing[start:start + 500]:
-                reindex_incident(store, row["id"])
+                _guarded(store, row["id"], reindex_incident)
     return len(missing)

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import ConfigError, InputError, QalqanError
 
 USAGE_ERRORS = (InputError, ConfigError)
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     home.add_argument("--home", default=argparse.SUPPRESS, help="the node's home folder (default: $QALQAN_HOME or .)")
     parser = argparse.ArgumentParser(prog="qalqan", parents=[home],
                                      description="Qalqan: a node that shares signed disinformation incidents.")
+    parser.add_argument("--version", action="version", version=f"qalqan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_, **kw):

@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_status)
 
+    from .backup import add_backup_commands
+    add_backup_commands(command)
     _add_optional_commands(command)
     return parser
 

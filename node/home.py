@@ -24,6 +24,7 @@ from . import config as config_mod
 from . import incident as incident_mod
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError, SignatureError
+from .incident_index import index_stored_object
 from .ingest import IMPORT, OWN, PEER, Door, Ingest, Summary, check_shape
 from .policy import NEVER_SHARED, TLP_ORDER, may_carry
 from .sco import SCO_TYPES, deterministic_id
@@ -121,7 +122,7 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=self._hooks(),
+            on_stored=[lambda obj, row: index_stored_object(self.store, obj, row)],
         )
         self._seed_feeds()
 
@@ -142,16 +143,6 @@ class Node:
                 self.__dict__.pop("disarm", None)
             self._seed_feeds()  # a feed file added since carries the well-known objects too
         return watch.check(apply, min_interval)
-
-    def _hooks(self) -> list:
-        """Callbacks run for each newly stored object (the UI's incident index uses this)."""
-        hooks = []
-        try:
-            from .web.index import index_stored_object
-        except ImportError:
-            return hooks
-        hooks.append(lambda obj, row: index_stored_object(self.store, obj, row))
-        return hooks
 
     @cached_property
     def disarm(self) -> Disarm:

@@ -21,6 +21,39 @@ from .timefmt import now_us
 SCHEMA_VERSION = 1
 
 
+# The sync outbox: per peer, the last feed entry (seq) every push feed has taken.
+_PUSH_DDL = ("CREATE TABLE IF NOT EXISTS push_cursors (peer TEXT PRIMARY KEY, seq INTEGER NOT NULL)",)
+
+# The incident index (node/incident_index.py keeps it, the UI reads it): one row per
+# incident, filter terms, and full text.
+_INCIDENT_INDEX_DDL = (
+    """CREATE TABLE IF NOT EXISTS web_incidents (
+    n INTEGER PRIMARY KEY,
+    incident_id TEXT NOT NULL UNIQUE,
+    version TEXT, report_id TEXT, title TEXT, summary TEXT, claim TEXT, language TEXT,
+    verdict TEXT, tlp TEXT, confidence INTEGER, case_id TEXT, created TEXT,
+    first_seen TEXT, first_seen_us INTEGER, last_seen TEXT, threat_actor TEXT,
+    created_by TEXT, key_id TEXT, origin TEXT, source TEXT, received INTEGER
+)""",
+    "CREATE INDEX IF NOT EXISTS web_incidents_first_seen ON web_incidents (first_seen_us)",
+    """CREATE TABLE IF NOT EXISTS web_incident_terms (
+    kind TEXT NOT NULL, value TEXT NOT NULL, incident INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, incident)
+) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS web_incident_terms_incident ON web_incident_terms (incident)",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS web_incident_fts USING fts5(
+    title, summary, claim, threat_actor, observables, case_id,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+)""",
+)
+
+# Failed web log-ins, for the rate limit (node/web/throttle.py).
+_LOGIN_THROTTLE_DDL = (
+    "CREATE TABLE IF NOT EXISTS web_login_failures (key TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS web_login_failures_key ON web_login_failures (key, at)",
+)
+
+
 def _create_schema(db: sqlite_utils.Database) -> None:
     db["objects"].create(
         {
@@ -77,6 +110,8 @@ def _create_schema(db: sqlite_utils.Database) -> None:
     db["users"].create({"name": str, "role": str, "password_hash": str, "created": int}, pk="name",
                        if_not_exists=True)
     db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    for statement in (*_PUSH_DDL, *_INCIDENT_INDEX_DDL, *_LOGIN_THROTTLE_DDL):
+        db.execute(statement)
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 

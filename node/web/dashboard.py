@@ -7,10 +7,9 @@ from datetime import date, timedelta
 
 from flask import jsonify, render_template
 
-from ..app import current_node
+from ..appctx import current_node
 from ..store import Store
 from . import blueprint
-from .index import ensure_schema
 
 WEEKS = 26
 WEEK_US = 7 * 86_400 * 1_000_000
@@ -60,7 +59,6 @@ def _wrap(text: str, width: int = 34) -> list[str]:
 @blueprint.route("/dashboard")
 def dashboard():
     store = current_node().store
-    ensure_schema(store)
     total = store.one("SELECT COUNT(*) AS n FROM web_incidents")["n"]
     return render_template("dashboard.html", total=total)
 
@@ -69,7 +67,6 @@ def dashboard():
 def dashboard_data():
     node = current_node()
     store = node.store
-    ensure_schema(store)
     techniques = top_terms(store, "technique")
     return jsonify({
         "per_week": incidents_per_week(store),

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ..app import current_node
+from ..appctx import current_node
 from ..errors import InputError, QalqanError
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER

@@ -8,22 +8,13 @@ from ..timefmt import now_us
 MAX_FAILURES = 5
 WINDOW_US = 15 * 60 * 1_000_000
 
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS web_login_failures (key TEXT NOT NULL, at INTEGER NOT NULL)",
-           "CREATE INDEX IF NOT EXISTS web_login_failures_key ON web_login_failures (key, at)")
-
 
 def _key(address: str | None, name: str) -> str:
     return f"{address or '-'}|{name.casefold()}"
 
 
-def _ensure(store: Store) -> None:
-    for statement in _SCHEMA:
-        store.conn.execute(statement)
-
-
 def seconds_blocked(store: Store, address: str | None, name: str) -> int:
     """0 if a log-in attempt may go ahead, else how long until it may."""
-    _ensure(store)
     since = now_us() - WINDOW_US
     rows = store.query("SELECT at FROM web_login_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
                        [_key(address, name), since, MAX_FAILURES])
@@ -34,13 +25,11 @@ def seconds_blocked(store: Store, address: str | None, name: str) -> int:
 
 
 def record_failure(store: Store, address: str | None, name: str) -> None:
-    _ensure(store)
     with store.transaction() as db:
         db.execute("DELETE FROM web_login_failures WHERE at <= ?", [now_us() - WINDOW_US])
         db.execute("INSERT INTO web_login_failures (key, at) VALUES (?, ?)", [_key(address, name), now_us()])
 
 
 def clear(store: Store, address: str | None, name: str) -> None:
-    _ensure(store)
     with store.transaction() as db:
         db.execute("DELETE FROM web_login_failures WHERE key = ?", [_key(address, name)])

@@ -10,9 +10,11 @@ import tarfile
 
 import pytest
 
+from node import __version__
 from node.backup import DATABASE_MEMBER, MANIFEST
 from node.errors import InputError
 from node.home import Node
+from node.migrations import SCHEMA_VERSION
 from node.sealed import CHUNK, MAGIC, OpeningReader, SealingWriter
 
 from sync_fixtures import REPO, Network, held, publish_notes, qalqan_cmd, wait_until
@@ -125,7 +127,8 @@ def test_the_manifest_lists_every_file_with_its_checksum(backup_of_kz, tmp_path)
         contents = {name: tar.extractfile(name).read() for name in names[1:]}
     node = Node(backup_of_kz)
     assert names[0] == MANIFEST and DATABASE_MEMBER in names
-    assert (manifest["format"], manifest["format_version"], manifest["schema_version"]) == ("qalqan-backup", 1, 1)
+    assert (manifest["format"], manifest["format_version"]) == ("qalqan-backup", 1)
+    assert (manifest["schema_version"], manifest["qalqan_version"]) == (SCHEMA_VERSION, __version__)
     assert manifest["node"] == {"name": "kz", "country": "KZ", "identity": node.config.identity}
     assert {f["path"]: (f["size"], f["sha256"]) for f in manifest["files"]} == {
         name: (len(data), hashlib.sha256(data).hexdigest()) for name, data in contents.items()}

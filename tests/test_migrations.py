@@ -4,6 +4,7 @@ two incidents of its own, one pulled from a partner, sync cursors, an admin acco
 upgraded in place, and a database newer than the code refused."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -34,6 +35,7 @@ LAZY = re.compile(r"^(push_cursors|web_incident.*|web_login_failures.*)$")
 def old_home(tmp_path):
     home = tmp_path / "kz"
     shutil.copytree(OLD_HOME, home)
+    os.chmod(home / "keys" / "node.key", 0o600)  # git keeps no modes; a node key is 0600
     return home
 
 

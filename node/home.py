@@ -24,8 +24,9 @@ from . import config as config_mod
 from . import incident as incident_mod
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError, SignatureError
-from .incident_index import index_stored_object
+from .incident_index import index_stored_batch
 from .ingest import IMPORT, OWN, PEER, Door, Ingest, Summary, check_shape
+from .object_ids import ScopedIds
 from .policy import NEVER_SHARED, TLP_ORDER, may_carry
 from .sco import SCO_TYPES, deterministic_id
 from .signing import (SigningKey, b64u_encode, canonical, key_id_of, load_private_key, private_key_pem,
@@ -122,7 +123,7 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=[lambda obj, row: index_stored_object(self.store, obj, row)],
+            on_stored=[lambda stored: index_stored_batch(self.store, stored)],
         )
         self._seed_feeds()
 
@@ -143,6 +144,10 @@ class Node:
                 self.__dict__.pop("disarm", None)
             self._seed_feeds()  # a feed file added since carries the well-known objects too
         return watch.check(apply, min_interval)
+
+    @cached_property
+    def scoped_ids(self) -> ScopedIds:
+        return ScopedIds(self.home)
 
     @cached_property
     def disarm(self) -> Disarm:
@@ -236,7 +241,8 @@ class Node:
             text = self.store.object_json(oid)
             return json.loads(text) if text else None
 
-        built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm, existing)
+        built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm,
+                                   self.scoped_ids, existing)
         signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key)
                   for o in built.objects]
         share = None if record.share is None else [self.config.feed(s).name for s in record.share]

@@ -4,7 +4,7 @@ A core concern (every door feeds it through the ingest hook, the CLI included); 
 UI reads it through node/web/index.py. Its tables are part of the store's schema.
 
 Every object the node stores, whatever door it came in by, passes
-`index_stored_object`, so own, imported, pushed and pulled incidents are all here.
+`index_stored_batch`, so own, imported, pushed and pulled incidents are all here.
 An incident, its report and the report's observables may arrive in any order: the
 incident's arrival writes its row, filter terms and text from what the store holds
 then; a later report or observable refreshes the report-derived parts of that row.
@@ -28,36 +28,51 @@ OBSERVABLE_TYPES = ("url", "domain-name", "user-account", "file")
 # Objects whose content shows up in an incident's index row besides the incident itself.
 INDEXED_NEIGHBOURS = (*OBSERVABLE_TYPES, "threat-actor")
 
-def index_stored_object(store: Store, obj: dict, row: dict) -> None:
-    """Ingest hook: re-index the incidents a newly stored object belongs to.
+def index_stored_batch(store: Store, stored: list[tuple[dict, dict]]) -> None:
+    """Ingest hook, once per batch inside its transaction: re-index each incident the
+    batch's new objects belong to, once, however many of its objects arrived (a report
+    with thousands of observables costs one refresh, not one per observable).
 
-    A failure here must not cost the node the object itself (ingest runs this inside its
-    transaction): the index writes are undone to a savepoint and logged; the next start's
-    backfill indexes the incident again."""
-    kind = obj.get("type")
-    if kind not in ("incident", "report", *INDEXED_NEIGHBOURS):
-        return
-    store.conn.execute("SAVEPOINT web_index")
+    A failure here must not cost the node the objects themselves: one incident's index
+    writes are undone to a savepoint and logged; the next start's backfill indexes it."""
+    new_incidents, touched = _affected(store, stored)
+    for incident_id in new_incidents:
+        _guarded(store, incident_id, reindex_incident)
+    for incident_id in touched - new_incidents:
+        _guarded(store, incident_id, refresh_neighbours)
+
+
+def _affected(store: Store, stored: list[tuple[dict, dict]]) -> tuple[set[str], set[str]]:
+    """(incidents that arrived, incidents whose report or neighbours arrived)."""
+    new_incidents, touched = set(), set()
+    for obj, row in stored:
+        kind = obj.get("type")
+        if kind == "incident":
+            new_incidents.add(obj["id"])
+        elif kind == "report":
+            touched.update(ref for ref in obj.get("object_refs") or ()
+                           if isinstance(ref, str) and ref.startswith("incident--"))
+        elif kind in INDEXED_NEIGHBOURS and not _is_new_variant_of_an_sco(store, kind, obj["id"]):
+            touched.update(_incidents_referring_to(store, obj["id"]))
+    return new_incidents, touched
+
+
+def _is_new_variant_of_an_sco(store: Store, kind: str, object_id: str) -> bool:
+    # An SCO's id is its content: another version (other markings) changes no indexed text,
+    # and a common one (t.me) would otherwise refresh every incident that names it.
+    return kind in OBSERVABLE_TYPES and store.one(
+        "SELECT COUNT(*) AS n FROM objects WHERE id = ?", [object_id])["n"] > 1
+
+
+def _guarded(store: Store, incident_id: str, index) -> None:
+    store.conn.execute("SAVEPOINT incident_index")
     try:
-        _reindex_for(store, obj)
+        index(store, incident_id)
     except Exception:
-        store.conn.execute("ROLLBACK TO web_index")
-        log.exception("the UI index could not take %s; it will be indexed at the next start", obj.get("id"))
+        store.conn.execute("ROLLBACK TO incident_index")
+        log.exception("the incident index could not take %s; it will be indexed at the next start", incident_id)
     finally:
-        store.conn.execute("RELEASE web_index")
-
-
-def _reindex_for(store: Store, obj: dict) -> None:
-    kind = obj["type"]
-    if kind == "incident":
-        reindex_incident(store, obj["id"])
-    elif kind == "report":
-        for ref in obj.get("object_refs") or ():
-            if isinstance(ref, str) and ref.startswith("incident--"):
-                refresh_neighbours(store, ref)
-    else:
-        for incident_id in _incidents_referring_to(store, obj["id"]):
-            refresh_neighbours(store, incident_id)
+        store.conn.execute("RELEASE incident_index")
 
 
 def _incidents_referring_to(store: Store, object_id: str) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
+from .errors import StoreBusy
 from .migrations import upgrade
 from .timefmt import now_us
 
@@ -24,8 +25,9 @@ from .timefmt import now_us
 class Store:
     """One connection per thread to the node's database."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0):
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as db:
@@ -35,13 +37,14 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             # Reads through a memory map skip a syscall per page: a TAXII page at a million
             # objects costs about what it costs at a thousand (bench/taxii_paging.py).
             conn.execute("PRAGMA mmap_size=2147418112")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
             self._local.db = sqlite_utils.Database(conn)
@@ -64,7 +67,13 @@ class Store:
             finally:
                 self._local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise StoreBusy(f"the database is busy: another writer held it for more than {self.busy_timeout:g} s; "
+                            "try again") from None
         self._local.depth = 1
         self._local.last_added = {}
         try:

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
+from .backup import add_backup_commands
 from .errors import ConfigError, InputError, QalqanError
 from .server import add_serve_command
 from .sync import add_sync_command
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     home.add_argument("--home", default=argparse.SUPPRESS, help="the node's home folder (default: $QALQAN_HOME or .)")
     parser = argparse.ArgumentParser(prog="qalqan", parents=[home],
                                      description="Qalqan: a node that shares signed disinformation incidents.")
+    parser.add_argument("--version", action="version", version=f"qalqan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_, **kw):
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_command(command)  # `serve` and `sync` live with the server and sync modules
     add_sync_command(command)
+    add_backup_commands(command)
     return parser
 
 

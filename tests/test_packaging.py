@@ -1,6 +1,10 @@
 """The package as a user gets it: a wheel built with no warnings, installed into a fresh
 venv, whose `qalqan` command makes a home and serves its templates, static files and
-JSON Schemas from the installed package (not from this checkout)."""
+JSON Schemas from the installed package (not from this checkout).
+
+Offline, as every test here: the wheel is built with this environment's setuptools
+(no build isolation) and installed without its dependencies, which the fresh venv then
+finds on a path line pointing at this environment's site-packages."""
 from __future__ import annotations
 
 import os
@@ -8,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -52,7 +57,8 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(REPO / "node", src / "node", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = src / "dist"
     # -v shows the build backend's own output, where setuptools prints its warnings.
-    build = _run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", dist, src], cwd=src)
+    build = _run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "--no-index",
+                  "-w", dist, src], cwd=src)
     warnings = [line for line in (build.stdout + build.stderr).splitlines() if re.search(r"warn", line, re.I)]
     assert warnings == []
     (built,) = dist.glob("qalqan-*.whl")
@@ -62,8 +68,12 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory, wheel) -> Path:
     venv = tmp_path_factory.mktemp("venv")
-    _run([sys.executable, "-m", "venv", venv])
-    _run([venv / "bin" / "python", "-m", "pip", "install", "-q", wheel])
+    _run([sys.executable, "-m", "venv", "--without-pip", venv])
+    _run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q", "--no-deps",
+          "--no-index", wheel])
+    site = Path(_run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+                .stdout.strip())
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv
 
 

@@ -25,8 +25,8 @@ from node.app import create_app  # noqa: E402
 from node.home import Node, init_home  # noqa: E402
 from node.sco import deterministic_id  # noqa: E402
 from node.users import add_user  # noqa: E402
-from node.web.index import (Filters, count_incidents, index_incident, list_incidents,  # noqa: E402
-                            related_incidents)
+from node.incident_index import index_incident  # noqa: E402
+from node.web.index import Filters, count_incidents, list_incidents, related_incidents  # noqa: E402
 from node.wellknown import DISINFO_EXT  # noqa: E402
 
 TARGET_MS = 100

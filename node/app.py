@@ -8,11 +8,14 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 from werkzeug.exceptions import ServiceUnavailable
 
 from .errors import ConfigError
+from .appctx import current_node
 from .home import Node
+from .taxii import blueprint as taxii_blueprint
+from .web import blueprint as web_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +61,5 @@ def _follow_config_edits() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    with contextlib.suppress(ImportError):
-        from .taxii import blueprint as taxii_blueprint
-        app.register_blueprint(taxii_blueprint)
-    with contextlib.suppress(ImportError):
-        from .web import blueprint as web_blueprint
-        app.register_blueprint(web_blueprint)
-
-
-def current_node() -> Node:
-    return current_app.extensions["qalqan_node"]
+    app.register_blueprint(taxii_blueprint)
+    app.register_blueprint(web_blueprint)

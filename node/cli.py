@@ -6,13 +6,16 @@ exit 2 for bad usage or input, 1 when an operation ran and found failures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 
+from . import __version__
+from .backup import add_backup_commands
 from .errors import ConfigError, InputError, QalqanError
+from .server import add_serve_command
+from .sync import add_sync_command
 
 USAGE_ERRORS = (InputError, ConfigError)
 PARALLEL_IMPORT_BYTES = 4 * 1024 * 1024
@@ -27,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     home.add_argument("--home", default=argparse.SUPPRESS, help="the node's home folder (default: $QALQAN_HOME or .)")
     parser = argparse.ArgumentParser(prog="qalqan", parents=[home],
                                      description="Qalqan: a node that shares signed disinformation incidents.")
+    parser.add_argument("--version", action="version", version=f"qalqan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_, **kw):
@@ -103,18 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_status)
 
-    _add_optional_commands(command)
+    add_serve_command(command)  # `serve` and `sync` live with the server and sync modules
+    add_sync_command(command)
+    add_backup_commands(command)
     return parser
-
-
-def _add_optional_commands(command) -> None:
-    """`serve` and `sync` live with the server and sync modules."""
-    with contextlib.suppress(ImportError):
-        from .server import add_serve_command
-        add_serve_command(command)
-    with contextlib.suppress(ImportError):
-        from .sync import add_sync_command
-        add_sync_command(command)
 
 
 def open_node(args):

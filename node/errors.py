@@ -5,7 +5,8 @@
     ├── InputError         a record, file or request body is malformed (names the field)
     ├── SignatureError     an object does not verify
     ├── UntrustedSigner    the signer or key is not (yet) pinned: quarantine, not reject
-    └── PeerError          a partner node failed or answered nonsense
+    ├── PeerError          a partner node failed or answered nonsense
+    └── StoreBusy          another writer held the database too long
 
 Each carries a one-sentence message and the HTTP status a web door should answer with.
 The CLI and each blueprint turn them into output in one place each.
@@ -38,3 +39,7 @@ class UntrustedSigner(SignatureError):
 
 class PeerError(QalqanError):
     http_status = 502
+
+
+class StoreBusy(QalqanError):
+    http_status = 503

@@ -21,8 +21,10 @@ from . import keys as keys_mod
 from . import tokens
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError
+from .incident_index import index_stored_batch
 from .ingest import IMPORT, OWN, Door, Ingest, Summary
 from .keys import make_card
+from .object_ids import ScopedIds
 from .policy import is_node_card
 from .sco import SCO_TYPES
 from .signing import SigningKey, key_id_of, sign, signature_of
@@ -94,7 +96,7 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=self._hooks(),
+            on_stored=[lambda stored: index_stored_batch(self.store, stored)],
         )
         self._seed_feeds()
 
@@ -116,15 +118,9 @@ class Node:
             self._seed_feeds()  # a feed file added since carries the well-known objects too
         return watch.check(apply, min_interval)
 
-    def _hooks(self) -> list:
-        """Callbacks run for each newly stored object (the UI's incident index uses this)."""
-        hooks = []
-        try:
-            from .web.index import index_stored_object
-        except ImportError:
-            return hooks
-        hooks.append(lambda obj, row: index_stored_object(self.store, obj, row))
-        return hooks
+    @cached_property
+    def scoped_ids(self) -> ScopedIds:
+        return ScopedIds(self.home)
 
     @cached_property
     def disarm(self) -> Disarm:
@@ -194,7 +190,8 @@ class Node:
             text = self.store.object_json(oid)
             return json.loads(text) if text else None
 
-        built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm, existing)
+        built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm,
+                                   self.scoped_ids, existing)
         signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key)
                   for o in built.objects]
         share = None if record.share is None else [self.config.feed(s).name for s in record.share]

@@ -195,11 +195,13 @@ class Built:
 
 
 def build(record: Record, node_identity: str, country: str, disarm: Disarm,
+          scoped_id: Callable[[str, str, str], str],
           existing: Callable[[str], dict | None] = lambda _id: None) -> Built:
     """Map a validated record onto STIX objects (design/data-model.md).
 
-    `existing(id)` returns an object this node already holds, so shared objects
-    (locations, threat actors) are reused instead of versioned on every incident."""
+    `scoped_id(type, key, tlp)` names the objects an incident shares with the node's other
+    incidents of the same TLP (node/object_ids.py); `existing(id)` returns an object this
+    node already holds, so those are reused instead of versioned on every incident."""
     now = stix_now()
     marking = [TLP_MARKINGS[record.tlp]]
     common = {"created_by_ref": node_identity, "created": now, "modified": now, "object_marking_refs": marking}
@@ -254,15 +256,23 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
         technique = disarm.techniques.get(technique_id)
         if technique is not None:
             relate("uses", technique.stix_id)
+    def shared(stix_type: str, key: str, make: Callable[[str], dict]) -> dict:
+        # Carries the incident's TLP, so it goes exactly where the incident goes.
+        oid = scoped_id(stix_type, key, record.tlp)
+        held = existing(oid)
+        if held is None:
+            return make(oid)
+        if held.get("created_by_ref") == node_identity:
+            return held
+        return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
+
     for cc in record.target_countries:
-        location = _shared(existing, _node_scoped_id("location", node_identity, cc), lambda oid: _plain(
-            stix2.Location(id=oid, country=cc, created_by_ref=node_identity, created=now, modified=now,
-                           object_marking_refs=[TLP_MARKINGS["clear"]])))
+        location = shared("location", cc, lambda oid: _plain(stix2.Location(id=oid, country=cc, **common)))
         objects.append(location)
         relate("targets", location["id"])
     if record.threat_actor:
-        actor = _shared(existing, _node_scoped_id("threat-actor", node_identity, record.threat_actor.casefold()),
-                        lambda oid: _plain(stix2.ThreatActor(id=oid, name=record.threat_actor, **common)))
+        actor = shared("threat-actor", record.threat_actor.casefold(),
+                       lambda oid: _plain(stix2.ThreatActor(id=oid, name=record.threat_actor, **common)))
         objects.append(actor)
         relate("attributed-to", actor["id"])
 
@@ -271,12 +281,3 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
                                  object_refs=[o["id"] for o in objects], **common))
     objects.append(report)
     return Built(report_id=report["id"], incident_id=incident["id"], objects=objects)
-
-
-def _node_scoped_id(stix_type: str, node_identity: str, key: str) -> str:
-    return f"{stix_type}--{uuid.uuid5(uuid.UUID(node_identity.split('--')[1]), f'{stix_type}:{key}')}"
-
-
-def _shared(existing: Callable[[str], dict | None], oid: str, make: Callable[[str], dict]) -> dict:
-    held = existing(oid)
-    return held if held is not None else make(oid)

@@ -88,7 +88,7 @@ class Door:
 class Ingest:
     def __init__(self, store: Store, trust: TrustStore, own_identity: str,
                  feed_rules: Callable[[], list], feed_ids: Callable[[], dict[str, str]],
-                 on_stored: Iterable[Callable[[dict, dict], None]] = ()):
+                 on_stored: Iterable[Callable[[list[tuple[dict, dict]]], None]] = ()):
         self.store = store
         self.trust = trust
         self.own_identity = own_identity
@@ -120,18 +120,21 @@ class Ingest:
 
     def _store_batch(self, items: list, door: Door, summary: Summary, verify_at_us) -> None:
         rules, ids = self.feed_rules(), self.feed_ids()
+        stored: list[tuple[dict, dict]] = []
         with self.store.transaction():
             for item in items:
                 if not isinstance(item, Checked) or self._key_changed_since_check(item, verify_at_us):
                     obj = item.obj if isinstance(item, Checked) else item
                     item = check(obj, door.origin, self.trust.keys(), verify_at_us)  # keys as they are now
-                outcome = self._store_one(item, door, rules, ids)
+                outcome = self._store_one(item, door, rules, ids, stored)
                 summary.add(outcome)
                 if outcome.status == QUARANTINED:
                     summary.quarantined_here.add((item.id, item.version or "", item.digest))
                 if outcome.status == REJECTED:
                     self.store.audit("rejected", outcome.id, outcome.version, door.source or door.origin,
                                      outcome.reason)
+            for hook in self.on_stored:
+                hook(stored)
 
     def _key_changed_since_check(self, item: "Checked", at_us: int | None) -> bool:
         """A worker verified against the keys at the start of the run; a card stored
@@ -141,7 +144,7 @@ class Ingest:
         key = self.trust.keys().get(item.key_id)
         return key is None or (key.revoked_us is not None and (at_us or now_us()) >= key.revoked_us)
 
-    def _store_one(self, item: "Checked", door: Door, rules, ids) -> Outcome:
+    def _store_one(self, item: "Checked", door: Door, rules, ids, stored: list) -> Outcome:
         if item.outcome is not None:
             if item.outcome.status == QUARANTINED:
                 return self._quarantine(item, door)
@@ -182,8 +185,7 @@ class Ingest:
             self.store.add_report_refs(oid, [r for r in obj.get("object_refs", []) if isinstance(r, str)])
         if is_node_card(obj) and key_id is not None:
             self.trust.apply_card_version(obj)
-        for hook in self.on_stored:
-            hook(obj, row)
+        stored.append((obj, row))
         return Outcome(oid, version, ACCEPTED)
 
     @staticmethod

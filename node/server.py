@@ -64,11 +64,8 @@ def _ssl_adapter(home: Path, config) -> BuiltinSSLAdapter | None:
     return adapter
 
 
-def _start_sync(home: Path, stop: threading.Event):
-    try:
-        from .sync import start_background_sync
-    except ImportError:
-        return None
+def _start_sync(home: Path, stop: threading.Event) -> threading.Thread:
+    from .sync.loop import start_background_sync  # the sync machinery loads only when serving
     return start_background_sync(Path(home), stop)
 
 
@@ -116,7 +113,7 @@ def serve(home: Path | str, host: str | None = None, port: int | None = None, sy
         stop.set()
         server.stop()
         worker.join(10)
-        if isinstance(syncer, threading.Thread):
+        if syncer is not None:
             syncer.join(10)
     return 0
 

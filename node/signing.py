@@ -69,9 +69,19 @@ def b64u_encode(raw: bytes) -> str:
 
 
 def b64u_decode(text: str) -> bytes:
-    if not isinstance(text, str) or "=" in text:
+    """Strict: exactly one text decodes to given bytes (unpadded base64url, no other
+    characters, unused trailing bits zero). A lenient decoder would let a relay change a
+    signed object's bytes without breaking its signature, and the genuine copy would then
+    look like an equivocation."""
+    if not isinstance(text, str) or not text.isascii():
         raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        raise ValueError("not unpadded base64url") from None
+    if b64u_encode(raw) != text:
+        raise ValueError("not the canonical unpadded base64url form")
+    return raw
 
 
 def key_id_of(public_key: Ed25519PublicKey | bytes) -> str:

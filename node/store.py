@@ -4,7 +4,8 @@ Objects are kept as canonical JSON keyed by (id, version), where version is the
 object's `modified` (else `created`) normalised to microseconds; SCOs, which have
 neither, get the time they were first stored. Feed membership lives in
 `feed_entries` with a per-feed strictly increasing `date_added` (microseconds);
-TAXII pages and UI lists are index ranges over it.
+TAXII pages and UI lists are index ranges over it. The schema and its upgrades
+live in node/migrations.py; opening a Store applies what is pending.
 """
 from __future__ import annotations
 
@@ -16,91 +17,34 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 
+from .errors import StoreBusy
+from .migrations import upgrade
 from .timefmt import now_us
-
-SCHEMA_VERSION = 1
-
-
-def _create_schema(db: sqlite_utils.Database) -> None:
-    db["objects"].create(
-        {
-            "id": str, "version": str, "type": str, "spec_version": str, "created_by": str,
-            "tlp": str, "origin": str, "source": str, "received": int, "digest": str,
-            "key_id": str, "latest": int, "json": str,
-        },
-        pk=("id", "version"), not_null={"type", "tlp", "origin", "received", "digest", "json"},
-        if_not_exists=True,
-    )
-    db["objects"].create_index(["type", "latest", "received"], if_not_exists=True)
-    db["objects"].create_index(["created_by"], if_not_exists=True)
-    db["objects"].create_index(["digest"], if_not_exists=True)
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS feed_entries ("
-        " seq INTEGER PRIMARY KEY AUTOINCREMENT, feed TEXT NOT NULL, date_added INTEGER NOT NULL,"
-        " id TEXT NOT NULL, version TEXT NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,"
-        " tlp TEXT NOT NULL, latest INTEGER NOT NULL, first INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,"
-        " UNIQUE (feed, date_added), UNIQUE (feed, id, version))"
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS feed_latest ON feed_entries (feed, latest, date_added) WHERE deleted = 0")
-    db.execute("CREATE INDEX IF NOT EXISTS feed_first ON feed_entries (feed, first, date_added) WHERE deleted = 0")
-    db.execute("CREATE INDEX IF NOT EXISTS feed_all ON feed_entries (feed, deleted, date_added)")
-    db.execute("CREATE INDEX IF NOT EXISTS feed_object ON feed_entries (feed, id, date_added)")
-    db["report_refs"].create({"report": str, "ref": str}, pk=("report", "ref"), if_not_exists=True)
-    db["report_refs"].create_index(["ref"], if_not_exists=True)
-    db["keys"].create(
-        {"key_id": str, "identity": str, "public_key": str, "valid_from": str, "revoked": str, "card_version": str},
-        pk="key_id", if_not_exists=True,
-    )
-    db["keys"].create_index(["identity"], if_not_exists=True)
-    db["cards"].create({"identity": str, "version": str, "name": str, "country": str, "json": str},
-                       pk="identity", if_not_exists=True)
-    db["quarantine"].create(
-        {"id": str, "version": str, "digest": str, "signer": str, "key_id": str, "reason": str,
-         "origin": str, "source": str, "received": int, "json": str},
-        pk=("id", "version", "digest"), if_not_exists=True,
-    )
-    db["quarantine"].create_index(["signer"], if_not_exists=True)
-    db["audit"].create(
-        {"seq": int, "at": int, "event": str, "object_id": str, "version": str, "source": str, "reason": str},
-        pk="seq", if_not_exists=True,
-    )
-    db["peers"].create(
-        {"name": str, "last_attempt": int, "last_success": int, "last_error": str, "last_error_at": int,
-         "received": int, "accepted": int, "duplicates": int, "quarantined": int, "rejected": int},
-        pk="name", defaults={"received": 0, "accepted": 0, "duplicates": 0, "quarantined": 0, "rejected": 0},
-        if_not_exists=True,
-    )
-    db["cursors"].create({"peer": str, "feed": str, "added_after": str}, pk=("peer", "feed"), if_not_exists=True)
-    db["statuses"].create({"id": str, "created": int, "owner": str, "json": str}, pk="id", if_not_exists=True)
-    db["tokens"].create({"id": str, "peer": str, "hash": str, "created": int}, pk="id", if_not_exists=True)
-    db["tokens"].create_index(["peer"], if_not_exists=True)
-    db["users"].create({"name": str, "role": str, "password_hash": str, "created": int}, pk="name",
-                       if_not_exists=True)
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 
 class Store:
     """One connection per thread to the node's database."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0):
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as db:
-            _create_schema(db)
+            upgrade(db, self.path)
 
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             # Reads through a memory map skip a syscall per page: a TAXII page at a million
             # objects costs about what it costs at a thousand (bench/taxii_paging.py).
             conn.execute("PRAGMA mmap_size=2147418112")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
             self._local.db = sqlite_utils.Database(conn)
@@ -123,7 +67,13 @@ class Store:
             finally:
                 self._local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise StoreBusy(f"the database is busy: another writer held it for more than {self.busy_timeout:g} s; "
+                            "try again") from None
         self._local.depth = 1
         self._local.last_added = {}
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .signing import SIGNATURE_EXT, canonical
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 
 QALQAN_IDENTITY_ID = "identity--d8bd5a9a-4716-44aa-9813-62251936531e"
 NODE_KEYS_EXT = "extension-definition--c5ae75e5-432e-4f1b-b912-5676bc4f66e2"

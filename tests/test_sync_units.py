@@ -12,7 +12,7 @@ from node.sync.client import Page, auth_for
 from node.sync.loop import Backoff
 from node.sync.prefetch import prefetched
 from node.sync.pull import cursor_after
-from node.sync.push import ensure_table, pending
+from node.sync.push import pending
 
 from nodes import edit_feed, make_home as new_home
 from sync_fixtures import REPO, free_port, publish_notes, qalqan_cmd, set_setting
@@ -94,7 +94,6 @@ def test_push_leaves_out_entries_above_the_current_ceiling_of_their_feed(tmp_pat
     edit_feed(home, "bilateral", readers=["uz"])
     green, amber = set(publish_notes(home, 2, "green")), set(publish_notes(home, 2, "amber"))
     node = Node(home)
-    ensure_table(node.store)
 
     def pending_notes() -> set[str]:
         texts, _ = pending(node, "uz")

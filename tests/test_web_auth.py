@@ -123,6 +123,23 @@ def test_the_rate_limit_is_per_user_name_so_others_still_log_in(client):
     assert log_in(client, *ADMIN).status_code == 302
 
 
+def test_spraying_many_user_names_from_one_address_is_limited_too(client):
+    from node.web.throttle import MAX_ADDRESS_FAILURES
+    for i in range(MAX_ADDRESS_FAILURES):
+        assert log_in(client, f"guess{i}", "wrong-password-x").status_code == 401
+    response = log_in(client, *ADMIN)
+    assert response.status_code == 429
+    assert "Too many failed log-in attempts" in response.text
+
+
+def test_a_failed_log_in_with_a_huge_user_name_stores_only_a_short_row(client, node):
+    def stored_bytes() -> int:
+        return node.store.one("SELECT COALESCE(SUM(LENGTH(key)), 0) AS n FROM web_login_failures")["n"]
+    before = stored_bytes()
+    assert log_in(client, "x" * 200_000, "wrong-password-x").status_code == 401
+    assert 0 < stored_bytes() - before <= 200
+
+
 def test_a_success_clears_earlier_failures(client):
     for _ in range(4):
         log_in(client, ANALYST[0], "wrong-password-x")

@@ -78,7 +78,7 @@ def test_a_new_version_of_an_incident_replaces_its_row_in_place(kz):
 
 
 def test_a_failing_index_write_does_not_cost_the_node_the_incident(kz, monkeypatch, caplog):
-    from node.web import index
+    from node import incident_index as index
 
     def broken(*args, **kwargs):
         raise RuntimeError("index bug")

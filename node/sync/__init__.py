@@ -4,21 +4,11 @@ design/README.md (Sync): for each peer and each feed to pull, GET objects with
 `added_after` = the saved cursor, follow `next`, ingest each page, then save the
 cursor; push own objects to the peers' push feeds; pull remains the safety net.
 
-Only the command definition is imported eagerly: every `qalqan` start loads this
+Only the command definition is imported here: every `qalqan` start loads this
 package, and the sync machinery (stix2, the store, taxii2-client) is not cheap.
 """
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 from .cli import add_sync_command
 
-
-def start_background_sync(home: Path, stop: threading.Event) -> threading.Thread:
-    """Start the sync loop of `qalqan serve`; it ends soon after `stop` is set."""
-    from .loop import start_background_sync as start
-    return start(home, stop)
-
-
-__all__ = ["add_sync_command", "start_background_sync"]
+__all__ = ["add_sync_command"]

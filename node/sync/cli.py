@@ -5,6 +5,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from ..errors import InputError
 
@@ -29,10 +30,10 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_sync(args) -> int:
-    from ..cli import open_node
+    from ..home import Node
     from .pull import DEFAULT_PAGE_SIZE
     from .rounds import sync_round
-    node = open_node(args)
+    node = Node(Path(args.home))
     peers = list(node.config.peers.values())
     if args.peer is not None:
         if args.peer not in node.config.peers:

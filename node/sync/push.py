@@ -28,10 +28,6 @@ class PushCounts:
     refused: int = 0  # objects the peer's server answered with a failure (its policy; not retried)
 
 
-def ensure_table(store: Store) -> None:
-    store.conn.execute("CREATE TABLE IF NOT EXISTS push_cursors (peer TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
-
-
 def _cursor(store: Store, peer: str) -> int:
     row = store.one("SELECT seq FROM push_cursors WHERE peer = ?", [peer])
     return row["seq"] if row else 0
@@ -83,7 +79,6 @@ def push_peer(node: Node, peer: Peer, client: PeerClient) -> PushCounts:
     total = PushCounts()
     if not peer.push:
         return total
-    ensure_table(node.store)
     collections = [client.collection(ref) for ref in peer.push]
     while True:
         texts, seq = pending(node, peer.name)

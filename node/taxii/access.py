@@ -5,7 +5,7 @@ A collection the caller may neither read nor write answers like an unknown one: 
 """
 from __future__ import annotations
 
-from ..app import current_node
+from ..appctx import current_node
 from ..config import Feed
 from .auth import Caller, current_caller
 from .errors import STIX_MEDIA_TYPE, TaxiiError, not_found, unauthorized

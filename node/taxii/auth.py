@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from ..app import current_node
+from ..appctx import current_node
 from .errors import unauthorized
 
 

@@ -11,7 +11,7 @@ from functools import wraps
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ..app import current_node
+from ..appctx import current_node
 from ..config import Feed
 from ..errors import QalqanError
 from . import filters as filters_mod

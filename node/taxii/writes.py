@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import request
 
 from .. import wire
-from ..app import current_node
+from ..appctx import current_node
 from ..config import Feed
 from ..errors import QalqanError
 from ..ingest import ACCEPTED, Door

@@ -6,7 +6,7 @@ import json
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from ..app import current_node
+from ..appctx import current_node
 from ..wellknown import NODE_KEYS_EXT
 from . import blueprint
 from .auth import admin_required

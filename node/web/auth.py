@@ -9,11 +9,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from ..app import current_node
+from ..appctx import current_node
 from ..users import check_login
 from . import blueprint, throttle
 from .forms import LoginForm, PostForm
-from .index import backfill
+from ..incident_index import backfill
 
 OPEN_ENDPOINTS = {"web.login", "web.static"}
 

@@ -7,10 +7,10 @@ from datetime import date, timedelta
 
 from flask import jsonify, render_template
 
-from ..app import current_node
+from ..appctx import current_node
 from ..store import Store
+from ..timefmt import now_us
 from . import blueprint
-from .index import ensure_schema
 
 WEEKS = 26
 WEEK_US = 7 * 86_400 * 1_000_000
@@ -19,7 +19,11 @@ WEEK_US = 7 * 86_400 * 1_000_000
 def incidents_per_week(store: Store, weeks: int = WEEKS) -> dict:
     """Incidents by the week their content was first seen, one series per source country
     (the country of the node that signed them), over the latest `weeks` weeks with data."""
-    newest = store.one("SELECT MAX(first_seen_us) AS us FROM web_incidents")["us"]
+    # A first_seen in the future is a mistake or a prank: it must not push every real
+    # incident off the chart (nor take the chart past year 9999).
+    horizon = now_us() + WEEK_US
+    newest = store.one("SELECT MAX(first_seen_us) AS us FROM web_incidents WHERE first_seen_us <= ?",
+                       [horizon])["us"]
     if newest is None:
         return {"weeks": [], "series": {}}
     since = newest - weeks * WEEK_US
@@ -27,7 +31,11 @@ def incidents_per_week(store: Store, weeks: int = WEEKS) -> dict:
         "SELECT date(i.first_seen_us / 1000000, 'unixepoch', '-6 days', 'weekday 1') AS week,"
         " COALESCE(c.country, '?') AS country, COUNT(*) AS n"
         " FROM web_incidents i LEFT JOIN cards c ON c.identity = i.created_by"
-        " WHERE i.first_seen_us > ? GROUP BY week, country ORDER BY week", [since])
+        " WHERE i.first_seen_us > ? AND i.first_seen_us <= ? GROUP BY week, country ORDER BY week",
+        [since, horizon])
+    rows = [r for r in rows if r["week"] is not None]
+    if not rows:
+        return {"weeks": [], "series": {}}
     weeks = _every_week(min(r["week"] for r in rows), max(r["week"] for r in rows))
     position = {week: i for i, week in enumerate(weeks)}
     series: dict[str, list[int]] = {}
@@ -60,7 +68,6 @@ def _wrap(text: str, width: int = 34) -> list[str]:
 @blueprint.route("/dashboard")
 def dashboard():
     store = current_node().store
-    ensure_schema(store)
     total = store.one("SELECT COUNT(*) AS n FROM web_incidents")["n"]
     return render_template("dashboard.html", total=total)
 
@@ -69,7 +76,6 @@ def dashboard():
 def dashboard_data():
     node = current_node()
     store = node.store
-    ensure_schema(store)
     techniques = top_terms(store, "technique")
     return jsonify({
         "per_week": incidents_per_week(store),

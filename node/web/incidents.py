@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from ..app import current_node
+from ..appctx import current_node
 from ..errors import InputError, QalqanError
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
-from ..wellknown import DISINFO_EXT
+from ..incident_index import disinfo_of, strings
 from . import blueprint
 from .forms import IncidentForm
 from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, describe_observable, indexed_incident,
@@ -49,7 +49,7 @@ def filters_from(args: MultiDict) -> tuple[Filters, list[str]]:
         terms=terms,
         seen_from_us=_day_us(args.get("from", "").strip(), "from", errors),
         seen_until_us=None if until is None else until + 86_400_000_000,
-        before=int(before) if before.isdigit() else None,
+        before=int(before) if before.isdigit() and len(before) <= 18 else None,  # row numbers fit SQLite's int64
     ), errors
 
 
@@ -136,23 +136,26 @@ def _bundle_rows(incident_id: str, report_id: str | None) -> list[dict]:
 
 
 def _details(incident: dict, neighbours: list[dict]) -> dict:
-    ext = (incident.get("extensions") or {}).get(DISINFO_EXT) or {}
+    """What the page shows, read defensively: a partner may have signed anything."""
+    ext = disinfo_of(incident)
     node = current_node()
-    refs = incident.get("external_references") or []
+    refs = [r for r in incident.get("external_references") or [] if isinstance(r, dict)] \
+        if isinstance(incident.get("external_references"), list) else []
     by_kind: dict[str, list[str]] = {}
     for obj in neighbours:
         if obj["type"] in OBSERVABLE_TYPES:
             kind, value = describe_observable(obj)
             by_kind.setdefault(kind, []).append(value)
+    text = lambda key: ext.get(key) if isinstance(ext.get(key), str) else None  # noqa: E731
     return {
-        "claim": ext.get("claim"), "verdict": ext.get("verdict"), "case_id": ext.get("case_id"),
-        "languages": ext.get("languages") or [], "first_seen": ext.get("first_seen"),
-        "last_seen": ext.get("last_seen"), "platforms": ext.get("platforms") or [],
-        "target_countries": ext.get("target_countries") or [],
-        "disarm": [(t, node.disarm.name(t) if isinstance(t, str) else None)
-                   for t in ext.get("disarm_techniques") or []],
-        "fact_check_urls": [r.get("url") for r in refs if r.get("source_name") == "fact-check" and r.get("url")],
-        "threat_actors": [o.get("name") for o in neighbours if o["type"] == "threat-actor"],
+        "claim": text("claim"), "verdict": text("verdict"), "case_id": text("case_id"),
+        "languages": strings(ext.get("languages")), "first_seen": text("first_seen"),
+        "last_seen": text("last_seen"), "platforms": strings(ext.get("platforms")),
+        "target_countries": strings(ext.get("target_countries")),
+        "disarm": [(t, node.disarm.name(t)) for t in strings(ext.get("disarm_techniques"))],
+        "fact_check_urls": [r["url"] for r in refs if r.get("source_name") == "fact-check"
+                            and isinstance(r.get("url"), str)],
+        "threat_actors": strings([o.get("name") for o in neighbours if o["type"] == "threat-actor"]),
         "urls": by_kind.get("url", []), "domains": by_kind.get("domain-name", []),
         "accounts": by_kind.get("account", []), "media": by_kind.get("media", []),
     }

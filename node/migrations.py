@@ -1,0 +1,164 @@
+"""The database schema and its history: a numbered list of migrations.
+
+Every table, index and virtual table the node uses is made here and nowhere else.
+`meta.schema_version` records the last step a database has had; `Store` calls
+`upgrade` when it opens one, and the pending steps run in order inside the one
+transaction that opens it, so a database is never left half-upgraded. A database
+newer than this code is refused, never written to.
+
+A change to the schema is a new step appended to MIGRATIONS, never an edit of an old
+one: databases in the field have run the old steps as they were.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlite_utils
+
+from . import __version__
+from .errors import ConfigError
+from .timefmt import now_us
+
+
+def _release_0_1_0(db: sqlite_utils.Database) -> None:
+    """The tables release 0.1.0 made when it opened a database."""
+    db["objects"].create(
+        {
+            "id": str, "version": str, "type": str, "spec_version": str, "created_by": str,
+            "tlp": str, "origin": str, "source": str, "received": int, "digest": str,
+            "key_id": str, "latest": int, "json": str,
+        },
+        pk=("id", "version"), not_null={"type", "tlp", "origin", "received", "digest", "json"},
+        if_not_exists=True,
+    )
+    db["objects"].create_index(["type", "latest", "received"], if_not_exists=True)
+    db["objects"].create_index(["created_by"], if_not_exists=True)
+    db["objects"].create_index(["digest"], if_not_exists=True)
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS feed_entries ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT, feed TEXT NOT NULL, date_added INTEGER NOT NULL,"
+        " id TEXT NOT NULL, version TEXT NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,"
+        " tlp TEXT NOT NULL, latest INTEGER NOT NULL, first INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,"
+        " UNIQUE (feed, date_added), UNIQUE (feed, id, version))"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS feed_latest ON feed_entries (feed, latest, date_added) WHERE deleted = 0")
+    db.execute("CREATE INDEX IF NOT EXISTS feed_first ON feed_entries (feed, first, date_added) WHERE deleted = 0")
+    db.execute("CREATE INDEX IF NOT EXISTS feed_all ON feed_entries (feed, deleted, date_added)")
+    db.execute("CREATE INDEX IF NOT EXISTS feed_object ON feed_entries (feed, id, date_added)")
+    db["report_refs"].create({"report": str, "ref": str}, pk=("report", "ref"), if_not_exists=True)
+    db["report_refs"].create_index(["ref"], if_not_exists=True)
+    db["keys"].create(
+        {"key_id": str, "identity": str, "public_key": str, "valid_from": str, "revoked": str, "card_version": str},
+        pk="key_id", if_not_exists=True,
+    )
+    db["keys"].create_index(["identity"], if_not_exists=True)
+    db["cards"].create({"identity": str, "version": str, "name": str, "country": str, "json": str},
+                       pk="identity", if_not_exists=True)
+    db["quarantine"].create(
+        {"id": str, "version": str, "digest": str, "signer": str, "key_id": str, "reason": str,
+         "origin": str, "source": str, "received": int, "json": str},
+        pk=("id", "version", "digest"), if_not_exists=True,
+    )
+    db["quarantine"].create_index(["signer"], if_not_exists=True)
+    db["audit"].create(
+        {"seq": int, "at": int, "event": str, "object_id": str, "version": str, "source": str, "reason": str},
+        pk="seq", if_not_exists=True,
+    )
+    db["peers"].create(
+        {"name": str, "last_attempt": int, "last_success": int, "last_error": str, "last_error_at": int,
+         "received": int, "accepted": int, "duplicates": int, "quarantined": int, "rejected": int},
+        pk="name", defaults={"received": 0, "accepted": 0, "duplicates": 0, "quarantined": 0, "rejected": 0},
+        if_not_exists=True,
+    )
+    db["cursors"].create({"peer": str, "feed": str, "added_after": str}, pk=("peer", "feed"), if_not_exists=True)
+    db["statuses"].create({"id": str, "created": int, "owner": str, "json": str}, pk="id", if_not_exists=True)
+    db["tokens"].create({"id": str, "peer": str, "hash": str, "created": int}, pk="id", if_not_exists=True)
+    db["tokens"].create_index(["peer"], if_not_exists=True)
+    db["users"].create({"name": str, "role": str, "password_hash": str, "created": int}, pk="name",
+                       if_not_exists=True)
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+
+
+# The sync outbox: per peer, the last feed entry (seq) every push feed has taken.
+_PUSH_DDL = ("CREATE TABLE IF NOT EXISTS push_cursors (peer TEXT PRIMARY KEY, seq INTEGER NOT NULL)",)
+
+# The incident index (node/incident_index.py keeps it, the UI reads it): one row per
+# incident, filter terms, and full text.
+_INCIDENT_INDEX_DDL = (
+    """CREATE TABLE IF NOT EXISTS web_incidents (
+    n INTEGER PRIMARY KEY,
+    incident_id TEXT NOT NULL UNIQUE,
+    version TEXT, report_id TEXT, title TEXT, summary TEXT, claim TEXT, language TEXT,
+    verdict TEXT, tlp TEXT, confidence INTEGER, case_id TEXT, created TEXT,
+    first_seen TEXT, first_seen_us INTEGER, last_seen TEXT, threat_actor TEXT,
+    created_by TEXT, key_id TEXT, origin TEXT, source TEXT, received INTEGER
+)""",
+    "CREATE INDEX IF NOT EXISTS web_incidents_first_seen ON web_incidents (first_seen_us)",
+    """CREATE TABLE IF NOT EXISTS web_incident_terms (
+    kind TEXT NOT NULL, value TEXT NOT NULL, incident INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, incident)
+) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS web_incident_terms_incident ON web_incident_terms (incident)",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS web_incident_fts USING fts5(
+    title, summary, claim, threat_actor, observables, case_id,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+)""",
+)
+
+# Failed web log-ins, for the rate limit (node/web/throttle.py).
+_LOGIN_THROTTLE_DDL = (
+    "CREATE TABLE IF NOT EXISTS web_login_failures (key TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS web_login_failures_key ON web_login_failures (key, at)",
+)
+
+
+def _lazy_tables_and_history(db: sqlite_utils.Database) -> None:
+    """Release 0.1.0 made these tables only when a feature first ran (push, the UI's
+    incident index, a failed web log-in), so its databases may lack any of them."""
+    for statement in (*_PUSH_DDL, *_INCIDENT_INDEX_DDL, *_LOGIN_THROTTLE_DDL):
+        db.execute(statement)
+    db.execute("CREATE TABLE IF NOT EXISTS schema_history ("
+               " version INTEGER PRIMARY KEY, applied INTEGER NOT NULL, qalqan_version TEXT NOT NULL)")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    what: str
+    apply: Callable[[sqlite_utils.Database], None]
+
+
+MIGRATIONS = (
+    Migration(1, "the schema of release 0.1.0", _release_0_1_0),
+    Migration(2, "tables 0.1.0 made lazily (push cursors, incident index, log-in throttle); schema history",
+              _lazy_tables_and_history),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The last step the database has had; 0 for a new, empty one."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def upgrade(db: sqlite_utils.Database, path: str) -> list[int]:
+    """Apply the pending steps (the caller holds a write transaction); returns their numbers."""
+    current = schema_version(db.conn)
+    if current > SCHEMA_VERSION:
+        raise ConfigError(f"{path}: the database has schema version {current}, newer than the {SCHEMA_VERSION} "
+                          f"of this Qalqan {__version__}; run the release that wrote it")
+    applied = []
+    for step in MIGRATIONS:
+        if step.version > current:
+            step.apply(db)
+            applied.append(step.version)
+    if applied:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        db.conn.executemany("INSERT OR REPLACE INTO schema_history (version, applied, qalqan_version) VALUES (?, ?, ?)",
+                            [(version, now_us(), __version__) for version in applied])
+    return applied

@@ -1,0 +1,176 @@
+"""Schema migrations (node/migrations.py): each step from the schema before it, a home
+written by release 0.1.0 (tests/assets/release-0.1.0-home, made by commit b482719:
+two incidents of its own, one pulled from a partner, sync cursors, an admin account)
+upgraded in place, and a database newer than the code refused."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+from html import unescape
+
+import pytest
+import requests
+import sqlite_utils
+
+from node import migrations
+from node.app import create_app
+from node.home import Node
+from node.migrations import MIGRATIONS, SCHEMA_VERSION
+from node.store import Store
+
+from conftest import ASSETS, run_qalqan
+from nodes import running_node
+from web_fixtures import log_in
+
+OLD_HOME = ASSETS / "release-0.1.0-home"
+OLD_ADMIN = ("admin", "old-release-admin-pw")
+OLD_INCIDENTS = ["Old release incident from UZ", "Old release incident one", "Old release incident two (amber)"]
+# Tables release 0.1.0 made only when a feature first ran; the kept database has some of them.
+LAZY = re.compile(r"^(push_cursors|web_incident.*|web_login_failures.*)$")
+
+
+@pytest.fixture
+def old_home(tmp_path):
+    home = tmp_path / "kz"
+    shutil.copytree(OLD_HOME, home)
+    os.chmod(home / "keys" / "node.key", 0o600)  # git keeps no modes; a node key is 0600
+    return home
+
+
+def connect(path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def shape(conn: sqlite3.Connection, keep=lambda name: True) -> dict:
+    """Tables → their columns and indexes, as SQLite describes them (not the DDL's spelling)."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    result = {}
+    for table in filter(keep, tables):
+        columns = conn.execute(f"PRAGMA table_xinfo('{table}')").fetchall()
+        indexes = sorted((i[1], i[2], tuple(c[2] for c in conn.execute(f"PRAGMA index_info('{i[1]}')")))
+                         for i in conn.execute(f"PRAGMA index_list('{table}')"))
+        result[table] = (columns, indexes)
+    return result
+
+
+def rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:
+    return sorted(conn.execute(sql).fetchall())
+
+
+def version(path) -> int:
+    with connect(path) as conn:
+        return migrations.schema_version(conn)
+
+
+def data(path) -> dict:
+    conn = connect(path)
+    try:
+        return {table: rows(conn, f"SELECT * FROM {table}") for table in
+                ("objects", "feed_entries", "cursors", "peers", "users", "keys", "cards", "tokens", "report_refs")}
+    finally:
+        conn.close()
+
+
+def fresh_shape(tmp_path) -> dict:
+    Store(tmp_path / "fresh.db").close()
+    with connect(tmp_path / "fresh.db") as conn:
+        return shape(conn)
+
+
+def test_the_steps_are_numbered_one_by_one():
+    assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 2
+
+
+def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
+    db = old_home / "data" / "qalqan.db"
+    assert version(db) == 1
+    before = data(db)
+    assert len(before["cursors"]) == 2 and len(before["users"]) == 1
+
+    node = Node(old_home)
+    assert version(db) == SCHEMA_VERSION
+    assert data(db) == before
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2]
+    assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(old_home.parent)
+
+
+def test_the_upgraded_node_lists_its_incidents_in_the_ui_and_serves_taxii(old_home):
+    client = create_app(old_home).test_client()
+    assert log_in(client, *OLD_ADMIN).status_code == 302
+    html = client.get("/incidents").text
+    titles = re.findall(r'<a class="title" href="[^"]+">([^<]*)</a>', html)
+    assert sorted(map(unescape, titles)) == OLD_INCIDENTS
+    with running_node(old_home) as base:
+        assert requests.get(base + "/taxii2/", headers={"Accept": "application/taxii+json;version=2.1"},
+                            timeout=10).status_code == 200
+    status = run_qalqan("status", home=old_home)
+    assert status.returncode == 0 and "incident 3" in status.stdout, status.stderr
+
+
+def test_step_1_makes_the_tables_release_0_1_0_made_on_opening(tmp_path):
+    with connect(tmp_path / "new.db") as conn:
+        MIGRATIONS[0].apply(sqlite_utils.Database(conn))
+        made = shape(conn)
+    kept = sqlite3.connect(f"file:{OLD_HOME / 'data' / 'qalqan.db'}?immutable=1", uri=True)  # never touch the asset
+    released = shape(kept, keep=lambda name: not LAZY.match(name))
+    kept.close()
+    assert made == released
+
+
+def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_database(tmp_path):
+    db = tmp_path / "v1.db"
+    with connect(db) as conn:
+        MIGRATIONS[0].apply(sqlite_utils.Database(conn))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        assert not any(LAZY.match(name) for name in shape(conn))
+    store = Store(db)
+    assert migrations.schema_version(store.conn) == 2
+    assert store.query("SELECT version FROM schema_history") == [{"version": 2}]
+    store.close()
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)
+        assert {"push_cursors", "web_incidents", "web_incident_fts", "web_login_failures"} <= set(shape(conn))
+
+
+def test_a_new_database_runs_every_step_and_records_them(tmp_path):
+    store = Store(tmp_path / "new.db")
+    assert migrations.schema_version(store.conn) == SCHEMA_VERSION
+    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2]
+    store.close()
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 2}]
+
+
+def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
+    db = old_home / "data" / "qalqan.db"
+
+    def broken(database):
+        database.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("step 3 broke")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, migrations.Migration(3, "broken", broken)))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
+    with pytest.raises(RuntimeError, match="step 3 broke"):
+        Store(db)
+    assert version(db) == 1
+    with connect(db) as conn:
+        assert not {"half_done", "web_login_failures", "schema_history"} & set(shape(conn))
+
+
+def test_a_database_newer_than_the_code_is_refused_in_one_sentence_and_left_alone(old_home):
+    db = old_home / "data" / "qalqan.db"
+    with connect(db) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+        before = shape(conn)
+    out = run_qalqan("status", home=old_home)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1
+    assert f"schema version {SCHEMA_VERSION + 1}, newer than" in out.stderr and str(db) in out.stderr
+    assert version(db) == SCHEMA_VERSION + 1
+    with connect(db) as conn:
+        assert shape(conn) == before

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_status)
 
+    from .disarm_update import add_disarm_command
+    add_disarm_command(command)
     _add_optional_commands(command)
     return parser
 

@@ -115,6 +115,9 @@ class Node:
     def __init__(self, home: Path | str):
         self.home = Path(home)
         self.config = config_mod.load(self.home)
+        # Read at start-up, so a missing or broken `disarm:` file is a ConfigError here
+        # rather than an error page the first time the form needs it.
+        self.disarm = Disarm.load(self.config.disarm_path)
         self.store = Store(self.config.database_path)
         self.trust = TrustStore(self.store)
         self.ingest = Ingest(
@@ -137,9 +140,8 @@ class Node:
                                                                                 ConfigWatch(self.home))
 
         def apply(config: config_mod.Config) -> None:
-            old, self.config = self.config, config
-            if config.disarm_path != old.disarm_path:
-                self.__dict__.pop("disarm", None)
+            disarm = self.disarm if config.disarm_path == self.config.disarm_path else Disarm.load(config.disarm_path)
+            self.config, self.disarm = config, disarm
             self._seed_feeds()  # a feed file added since carries the well-known objects too
         return watch.check(apply, min_interval)
 
@@ -152,10 +154,6 @@ class Node:
             return hooks
         hooks.append(lambda obj, row: index_stored_object(self.store, obj, row))
         return hooks
-
-    @cached_property
-    def disarm(self) -> Disarm:
-        return Disarm.load(self.config.disarm_path)
 
     @cached_property
     def signing_key(self) -> SigningKey:

@@ -115,6 +115,12 @@ class Node:
     def __init__(self, home: Path | str):
         self.home = Path(home)
         self.config = config_mod.load(self.home)
+        keys = self.home / "keys"
+        if not (keys / "node.key").exists() and not (keys / "node.key.next").exists():
+            # Before the database is touched: a folder with a config.yaml but no key (the
+            # repository's reference config.yaml, a half-copied home) is not a node.
+            raise ConfigError(f"{keys / 'node.key'}: no node key, so {self.home} is not a node's home "
+                              "(`qalqan init` makes one; --home or QALQAN_HOME names it)")
         # Read at start-up, so a missing or broken `disarm:` file is a ConfigError here
         # rather than an error page the first time the form needs it.
         self.disarm = Disarm.load(self.config.disarm_path)

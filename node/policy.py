@@ -1,6 +1,6 @@
 """Sharing policy: TLP order, which feeds an object may enter, what may be relayed.
 
-design/data-model.md, "Feeds and sharing policy". Everything that decides whether
+docs/sharing-policy.md. Everything that decides whether
 an object leaves the node asks this module.
 """
 from __future__ import annotations

@@ -47,7 +47,7 @@ def test_the_commented_peers_example_is_a_valid_peer_entry(tmp_path):
     data.update(example)
     (home / "config.yaml").write_text(yaml.safe_dump(data), "utf-8")
     peer = config_mod.load(home).peers["uz"]
-    assert peer.pull == ["bilateral", "regional"] and peer.token_env and peer.signed is True
+    assert len(peer.pull) == 2 and peer.push == peer.pull[:1] and peer.token_env and peer.signed is True
 
 
 def test_the_reference_config_works_in_a_home_made_by_init(make_home):

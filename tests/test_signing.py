@@ -33,6 +33,13 @@ def test_the_vector_partners_read_in_docs_is_byte_for_byte_the_one_the_tests_rep
         (repo / "tests" / "assets" / "signing-v1.json").read_bytes()
 
 
+def test_the_documented_well_known_objects_are_the_ones_every_node_ships():
+    from pathlib import Path
+    documented = json.loads((Path(__file__).resolve().parent.parent / "docs" / "vectors" /
+                             "well-known-v1.json").read_text("utf-8"))
+    assert documented["objects"] == list(well_known_objects())
+
+
 def test_the_shortcut_signing_input_equals_a_fresh_canonicalisation(signing_vector):
     signed = signing_vector["signed"]
     assert signing_input(signed, canonical(signed)) == signing_vector["signing_input_utf8"].encode("utf-8")

@@ -112,6 +112,19 @@ def test_a_running_node_follows_a_changed_disarm_setting(make_home, tmp_path):
     assert node.disarm.name("T0023") == "Renamed"
 
 
+def test_a_broken_disarm_edit_while_running_is_a_config_error_and_the_node_keeps_its_disarm(make_home, tmp_path):
+    home = make_home("kz", "KZ")
+    node = Node(home)
+    node.reload_config_if_changed(min_interval=0)
+    (tmp_path / "broken.json").write_text("{")
+    set_config(home, "disarm", str(tmp_path / "broken.json"))
+    with pytest.raises(ConfigError, match="key 'disarm'.*is not JSON"):
+        node.reload_config_if_changed(min_interval=0)
+    with pytest.raises(ConfigError, match="key 'disarm'"):  # and on every check until it is fixed
+        node.reload_config_if_changed(min_interval=60)
+    assert node.disarm.source == "built-in" and node.config["disarm"] is None
+
+
 @pytest.mark.parametrize("content, reason", [
     (None, "no file at"),
     (b"{not json", "is not JSON"),

@@ -57,6 +57,7 @@ def install(home: Path, source: str, timeout: float = 30) -> tuple[Path, Disarm]
         raise InputError(f"{source} {exc}: not installed, nothing changed") from None
     relative = INSTALL_DIR / f"{_stem(source)}-{digest[:12]}.json"
     target = home / relative
+    existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".json.tmp")
     with open(tmp, "wb") as f:
@@ -64,7 +65,12 @@ def install(home: Path, source: str, timeout: float = 30) -> tuple[Path, Disarm]
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, target)
-    config_mod.update_config(home, lambda data: data.__setitem__("disarm", str(relative)))
+    try:
+        config_mod.update_config(home, lambda data: data.__setitem__("disarm", str(relative)))
+    except BaseException:
+        if not existed:  # leave the home as it was
+            target.unlink(missing_ok=True)
+        raise
     return target, Disarm.from_reference(reference, source=str(target))
 
 

@@ -64,6 +64,7 @@ def test_a_fresh_home_offers_the_built_in_disarm_reference_and_refuses_unknown_i
     html = client.get("/incidents/new").text
     assert '<optgroup label="Develop Content">' in html
     assert '<option value="T0086.002">T0086.002 Develop AI-Generated Images (Deepfakes)</option>' in html
+    assert "DISARM Framework © DISARM Foundation, CC BY-SA 4.0; release of 2024-11-22." in html
     response = post_form(client, "/incidents/new", form_data(incident_record(disarm=["T0023", "T9999"])))
     assert response.status_code == 400
     assert any("T9999 is not a technique of the loaded DISARM framework" in e

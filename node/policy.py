@@ -1,7 +1,7 @@
 """Sharing policy: TLP order, which feeds an object may enter, what may be relayed.
 
-design/data-model.md, "Feeds and sharing policy". Everything that decides whether
-an object leaves the node asks this module.
+Stated for partners in docs/sharing-policy.md. Everything that decides whether an
+object leaves the node asks this module.
 """
 from __future__ import annotations
 

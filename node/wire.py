@@ -1,5 +1,5 @@
 """Reading JSON from outside strictly: duplicate keys, NaN/Infinity and lone
-surrogates are refused (step 1 of receiving, design/signing.md).
+surrogates are refused (step 1 of receiving, docs/signing.md).
 
 `iter_objects` streams the `objects` array of a bundle or TAXII envelope from a
 file, one object at a time, so a large import holds one object in memory, not all.

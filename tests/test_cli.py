@@ -6,7 +6,7 @@ import stat
 import pytest
 import yaml
 
-from conftest import DISARM_BUNDLE, incident_record, set_config
+from conftest import incident_record, set_config
 
 
 @pytest.fixture
@@ -16,8 +16,6 @@ def homes(tmp_path, qalqan):
     assert out.returncode == 0, out.stderr
     assert "identity--" in out.stdout and "sha256:" in out.stdout
     assert qalqan("--home", str(uz), "init", "--name", "uz", "--country", "UZ").returncode == 0
-    for home in (kz, uz):
-        set_config(home, "disarm", str(DISARM_BUNDLE))
     (tmp_path / "kz.card").write_text(qalqan("card", home=kz).stdout)
     (tmp_path / "uz.card").write_text(qalqan("card", home=uz).stdout)
     assert qalqan("peer", "add", "uz", "--card", tmp_path / "uz.card", "--url", "http://127.0.0.1:8102/taxii2/",

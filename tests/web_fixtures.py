@@ -60,7 +60,7 @@ def form_data(record: dict) -> dict:
 
 @pytest.fixture
 def web_home(make_home) -> Path:
-    home = make_home("kz", "KZ", disarm=True)
+    home = make_home("kz", "KZ")
     node = Node(home)
     add_user(node.store, ANALYST[0], "analyst", ANALYST[1])
     add_user(node.store, ADMIN[0], "admin", ADMIN[1])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .backup import add_backup_commands
+from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
 from .server import add_serve_command
 from .sync import add_sync_command
@@ -107,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_status)
 
-    add_serve_command(command)  # `serve` and `sync` live with the server and sync modules
+    add_serve_command(command)  # these live with the modules they drive
     add_sync_command(command)
     add_backup_commands(command)
+    add_disarm_command(command)
     return parser
 
 

@@ -60,13 +60,12 @@ class ConfigWatch:
             if stamp == self._stamp:
                 return self._unchanged()
             try:
-                config = config_mod.load(self.home)
+                apply(config_mod.load(self.home))  # apply may refuse too (a broken `disarm:` file)
             except Exception as exc:  # noqa: BLE001 - whatever the cause, do not go on with the old rules
                 error = exc if isinstance(exc, ConfigError) else ConfigError(
                     f"{self.home}: the configuration could not be read ({type(exc).__name__}: {exc})")
                 self._stamp, self._error = stamp, error
                 raise error from None
-            apply(config)
             self._stamp, self._error = stamp, None
             return True
 

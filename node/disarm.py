@@ -1,17 +1,35 @@
-"""Index of a DISARM framework STIX bundle: technique id → name, tactics, STIX id.
+"""The DISARM framework index: technique id → name, tactics, the release's STIX id.
 
-Without a bundle, technique ids are accepted by pattern only and shown without names.
+A node knows DISARM with no download: the package carries a compact reference
+(node/data/disarm-reference.json, derived from a DISARM Foundation STIX bundle by
+scripts/build_disarm_reference.py: ids, names, tactics, STIX ids; no descriptions).
+`disarm:` in config.yaml names a full bundle instead, which then wins. Reading a
+bundle (for the index, for the compact reference, or to check a download before
+`qalqan disarm update` installs it) goes through `parse_bundle`, so a bundle is
+judged by one rule everywhere.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from .errors import ConfigError, InputError
 
 TECHNIQUE_RE = re.compile(r"^T\d{4}(\.\d{3})?$")
+TACTIC_RE = re.compile(r"^TA\d{2,4}$")
+COUNTERMEASURE_RE = re.compile(r"^C\d{5}$")
+REFERENCE_FORMAT = "qalqan-disarm-reference-1"
+ATTRIBUTION = "DISARM Framework by the DISARM Foundation (https://www.disarm.foundation/)"
+LICENCE = "CC BY-SA 4.0"
+LICENCE_URL = "https://creativecommons.org/licenses/by-sa/4.0/"
+
+
+class NotADisarmBundle(ValueError):
+    """The data is not a DISARM STIX bundle; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -30,9 +48,12 @@ class Tactic:
 
 
 class Disarm:
-    def __init__(self, techniques: dict[str, Technique] | None = None, tactics: list[Tactic] | None = None):
+    def __init__(self, techniques: dict[str, Technique] | None = None, tactics: list[Tactic] | None = None,
+                 source: str = "none", release: dict | None = None):
         self.techniques = techniques or {}
         self.tactics = tactics or []
+        self.source = source            # "built-in" or the bundle's path
+        self.release = release or {}    # what is known of the release (see compact_reference)
 
     @property
     def loaded(self) -> bool:
@@ -40,39 +61,34 @@ class Disarm:
 
     @classmethod
     def load(cls, path: Path | None) -> "Disarm":
+        """The bundle at `path` (config key `disarm`), or the built-in reference if None."""
         if path is None:
-            return cls()
+            return cls.builtin()
         try:
-            bundle = json.loads(Path(path).read_text("utf-8"))
+            raw = Path(path).read_bytes()
         except FileNotFoundError:
             raise ConfigError(f"config.yaml: key 'disarm': no file at {path}") from None
-        except (ValueError, UnicodeDecodeError):
-            raise ConfigError(f"config.yaml: key 'disarm': {path} is not a JSON STIX bundle") from None
-        objects = bundle.get("objects") if isinstance(bundle, dict) else None
-        if not isinstance(objects, list):
-            raise ConfigError(f"config.yaml: key 'disarm': {path} has no 'objects' list")
-        tactics = []
-        by_short = {}
-        for obj in objects:
-            if obj.get("type") == "x-mitre-tactic":
-                ext_id = _external_id(obj, "DISARM") or obj.get("x_mitre_shortname", "")
-                tactic = Tactic(ext_id, obj.get("name", ext_id), obj.get("x_mitre_shortname", ""))
-                tactics.append(tactic)
-                by_short[tactic.shortname] = tactic
-        tactics.sort(key=lambda t: t.id)
-        techniques = {}
-        for obj in objects:
-            if obj.get("type") != "attack-pattern" or obj.get("revoked"):
-                continue
-            ext_id = _external_id(obj, "mitre-attack") or _external_id(obj, "DISARM")
-            if not ext_id or not TECHNIQUE_RE.match(ext_id):
-                continue
-            names = tuple(by_short[p["phase_name"]].name for p in obj.get("kill_chain_phases", [])
-                          if p.get("phase_name") in by_short)
-            techniques[ext_id] = Technique(ext_id, obj.get("name", ext_id), obj["id"], names)
-        if not techniques:
-            raise ConfigError(f"config.yaml: key 'disarm': {path} holds no DISARM techniques")
-        return cls(dict(sorted(techniques.items())), tactics)
+        except OSError as exc:
+            raise ConfigError(f"config.yaml: key 'disarm': {path} cannot be read ({exc.strerror})") from None
+        try:
+            return cls.from_reference(compact_reference(parse_bundle(raw), source_sha256=_sha256(raw)),
+                                      source=str(path))
+        except NotADisarmBundle as exc:
+            raise ConfigError(f"config.yaml: key 'disarm': {path} {exc}") from None
+
+    @classmethod
+    def builtin(cls) -> "Disarm":
+        data = json.loads(resources.files(__package__).joinpath("data/disarm-reference.json").read_text("utf-8"))
+        return cls.from_reference(data, source="built-in")
+
+    @classmethod
+    def from_reference(cls, reference: dict, source: str) -> "Disarm":
+        tactics = [Tactic(t["id"], t["name"], t["shortname"]) for t in reference["tactics"]]
+        name_of = {t.shortname: t.name for t in tactics}
+        techniques = {t["id"]: Technique(t["id"], t["name"], t["stix_id"],
+                                         tuple(name_of[s] for s in t["tactics"] if s in name_of))
+                      for t in reference["techniques"]}
+        return cls(techniques, tactics, source, reference.get("release"))
 
     def check(self, technique_id: str, field: str = "disarm") -> None:
         if not isinstance(technique_id, str) or not TECHNIQUE_RE.match(technique_id):
@@ -92,8 +108,79 @@ class Disarm:
         return [(name, techs) for name, techs in groups.items() if techs]
 
 
+def parse_bundle(raw: bytes) -> list[dict]:
+    """The objects of a DISARM STIX bundle, or NotADisarmBundle saying what is wrong."""
+    try:
+        bundle = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise NotADisarmBundle("is not JSON") from None
+    objects = bundle.get("objects") if isinstance(bundle, dict) else None
+    if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
+        raise NotADisarmBundle("is not a STIX bundle (no 'objects' list)")
+    if not any(o.get("type") == "x-mitre-tactic" and TACTIC_RE.match(_external_id(o, "DISARM") or "")
+               for o in objects):
+        raise NotADisarmBundle("holds no DISARM tactics (x-mitre-tactic objects with ids such as TA01)")
+    if not any(o.get("type") == "attack-pattern" and _technique_id(o) for o in objects):
+        raise NotADisarmBundle("holds no DISARM techniques (attack-patterns with ids such as T0023)")
+    return objects
+
+
+def compact_reference(objects: list[dict], source_sha256: str | None = None) -> dict:
+    """What a node needs of a DISARM release, and nothing it must not copy: release
+    facts, attribution, tactics, techniques and countermeasures by id and name."""
+    tactics = sorted((_tactic(o) for o in objects if o.get("type") == "x-mitre-tactic"
+                      and TACTIC_RE.match(_external_id(o, "DISARM") or "")), key=lambda t: t["id"])
+    shortnames = {t["shortname"] for t in tactics}
+    techniques = {}
+    for obj in objects:
+        ext_id = _technique_id(obj) if obj.get("type") == "attack-pattern" and not obj.get("revoked") else None
+        if ext_id and isinstance(obj.get("id"), str):
+            phases = [p.get("phase_name") for p in obj.get("kill_chain_phases") or [] if isinstance(p, dict)]
+            techniques[ext_id] = {"id": ext_id, "name": str(obj.get("name") or ext_id), "stix_id": obj["id"],
+                                  "tactics": [p for p in phases if p in shortnames]}
+    countermeasures = sorted(({"id": cid, "name": str(o.get("name") or cid), "stix_id": o["id"]}
+                              for o in objects if o.get("type") == "course-of-action"
+                              for cid in [_external_id(o, "DISARM") or _external_id(o, "mitre-attack")]
+                              if cid and COUNTERMEASURE_RE.match(cid)), key=lambda c: c["id"])
+    return {"format": REFERENCE_FORMAT, "release": _release(objects, source_sha256),
+            "attribution": ATTRIBUTION, "licence": LICENCE, "licence_url": LICENCE_URL,
+            "tactics": tactics, "techniques": [techniques[k] for k in sorted(techniques)],
+            "countermeasures": countermeasures}
+
+
+def _release(objects: list[dict], source_sha256: str | None) -> dict:
+    matrix = next((o for o in objects if o.get("type") == "x-mitre-matrix"), {})
+    statements = sorted({str((o.get("definition") or {}).get("statement")) for o in objects
+                         if o.get("type") == "marking-definition" and (o.get("definition") or {}).get("statement")})
+    dates = [o["modified"] for o in objects if isinstance(o.get("modified"), str)]
+    release = {"name": matrix.get("name", "DISARM Framework"), "matrix_id": matrix.get("id"),
+               "modified": max(dates) if dates else None, "marking": statements}
+    if source_sha256:
+        release["bundle_sha256"] = source_sha256
+    return release
+
+
+def _tactic(obj: dict) -> dict:
+    return {"id": _external_id(obj, "DISARM"), "name": str(obj.get("name") or ""),
+            "shortname": str(obj.get("x_mitre_shortname") or ""), "stix_id": obj.get("id")}
+
+
+def _technique_id(obj: dict) -> str | None:
+    """DISARM bundles file techniques under source 'mitre-attack' (the ATT&CK tooling
+    they are built with); accept 'DISARM' too."""
+    for source in ("mitre-attack", "DISARM"):
+        ext_id = _external_id(obj, source)
+        if ext_id and TECHNIQUE_RE.match(ext_id):
+            return ext_id
+    return None
+
+
 def _external_id(obj: dict, source: str) -> str | None:
-    for ref in obj.get("external_references", []):
-        if ref.get("source_name") == source and ref.get("external_id"):
+    for ref in obj.get("external_references") or []:
+        if isinstance(ref, dict) and ref.get("source_name") == source and isinstance(ref.get("external_id"), str):
             return ref["external_id"]
     return None
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()

@@ -90,6 +90,15 @@ class Node:
     def __init__(self, home: Path | str):
         self.home = Path(home)
         self.config = config_mod.load(self.home)
+        keys = self.home / "keys"
+        if not (keys / "node.key").exists() and not (keys / "node.key.next").exists():
+            # Before the database is touched: a folder with a config.yaml but no key (the
+            # repository's reference config.yaml, a half-copied home) is not a node.
+            raise ConfigError(f"{keys / 'node.key'}: no node key, so {self.home} is not a node's home "
+                              "(`qalqan init` makes one; --home or QALQAN_HOME names it)")
+        # Read at start-up, so a missing or broken `disarm:` file is a ConfigError here
+        # rather than an error page the first time the form needs it.
+        self.disarm = Disarm.load(self.config.disarm_path)
         self.store = Store(self.config.database_path)
         self.trust = TrustStore(self.store)
         self.ingest = Ingest(
@@ -112,19 +121,14 @@ class Node:
                                                                                 ConfigWatch(self.home))
 
         def apply(config: config_mod.Config) -> None:
-            old, self.config = self.config, config
-            if config.disarm_path != old.disarm_path:
-                self.__dict__.pop("disarm", None)
+            disarm = self.disarm if config.disarm_path == self.config.disarm_path else Disarm.load(config.disarm_path)
+            self.config, self.disarm = config, disarm
             self._seed_feeds()  # a feed file added since carries the well-known objects too
         return watch.check(apply, min_interval)
 
     @cached_property
     def scoped_ids(self) -> ScopedIds:
         return ScopedIds(self.home)
-
-    @cached_property
-    def disarm(self) -> Disarm:
-        return Disarm.load(self.config.disarm_path)
 
     @cached_property
     def signing_key(self) -> SigningKey:

@@ -1,6 +1,6 @@
 """Incident record (web form or YAML/JSON file) → signed STIX 2.1 objects.
 
-The record's field names are a contract (design/data-model.md); `validate` names
+The record's field names are a contract (docs/data-model.md); `validate` names
 the field of every problem, `build` maps a valid record onto STIX objects with the
 stix2 library, and the caller signs and ingests them.
 """
@@ -197,7 +197,7 @@ class Built:
 def build(record: Record, node_identity: str, country: str, disarm: Disarm,
           scoped_id: Callable[[str, str, str], str],
           existing: Callable[[str], dict | None] = lambda _id: None) -> Built:
-    """Map a validated record onto STIX objects (design/data-model.md).
+    """Map a validated record onto STIX objects (docs/data-model.md).
 
     `scoped_id(type, key, tlp)` names the objects an incident shares with the node's other
     incidents of the same TLP (node/object_ids.py); `existing(id)` returns an object this

@@ -1,4 +1,4 @@
-"""The one path every received object takes (design/signing.md, "Receiving an object").
+"""The one path every received object takes (docs/signing.md, "Receiving an object").
 
 Own objects, file imports, TAXII POSTs and sync pulls all come through `Ingest.run`:
 parse strictly (done by `wire`), check shape and verify (`verify.check`, steps 2-3, the

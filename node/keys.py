@@ -1,4 +1,4 @@
-"""This node's own signing keys and card (design/signing.md, "Node identity, keys,
+"""This node's own signing keys and card (docs/signing.md, "Node identity, keys and
 trust"; rotation).
 
 Private keys live in `keys/` and are written 0600 with O_EXCL, never over another file.

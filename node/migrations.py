@@ -123,6 +123,13 @@ def _lazy_tables_and_history(db: sqlite_utils.Database) -> None:
                " version INTEGER PRIMARY KEY, applied INTEGER NOT NULL, qalqan_version TEXT NOT NULL)")
 
 
+def _web_sessions(db: sqlite_utils.Database) -> None:
+    """Server-side web sessions, so log-out ends a session for good (node/web/sessions.py)."""
+    db.execute("CREATE TABLE IF NOT EXISTS web_sessions ("
+               " id TEXT PRIMARY KEY, user TEXT NOT NULL, created INTEGER NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user)")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -134,6 +141,7 @@ MIGRATIONS = (
     Migration(1, "the schema of release 0.1.0", _release_0_1_0),
     Migration(2, "tables 0.1.0 made lazily (push cursors, incident index, log-in throttle); schema history",
               _lazy_tables_and_history),
+    Migration(3, "server-side web sessions", _web_sessions),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -1,7 +1,7 @@
 """Sharing policy: TLP order, which feeds an object may enter, what may be relayed.
 
-design/data-model.md, "Feeds and sharing policy". Everything that decides whether
-an object leaves the node asks this module.
+Stated for partners in docs/sharing-policy.md. Everything that decides whether an
+object leaves the node asks this module.
 """
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ PUBLIC_BY_NATURE = frozenset({"marking-definition", "extension-definition"})
 
 def tlp_of(obj: dict) -> str:
     """The most restrictive TLP 2.0 level among the object's markings."""
-    levels = [TLP_OF_MARKING[m] for m in obj.get("object_marking_refs") or () if m in TLP_OF_MARKING]
+    refs = obj.get("object_marking_refs")
+    refs = refs if isinstance(refs, list) else ()
+    levels = [TLP_OF_MARKING[m] for m in refs if isinstance(m, str) and m in TLP_OF_MARKING]
     if levels:
         return max(levels, key=TLP_RANK.__getitem__)
     if obj.get("type") in PUBLIC_BY_NATURE or is_node_card(obj):

@@ -1,4 +1,4 @@
-"""Signature format v1 (see design/signing.md): Ed25519 over RFC 8785 canonical JSON.
+"""Signature format v1 (see docs/signing.md): Ed25519 over RFC 8785 canonical JSON.
 
 The signature object sits inside the signed object, under our signature
 property-extension; while signing, only its `value` is left out.

@@ -9,6 +9,7 @@ live in node/migrations.py; opening a Store applies what is pending.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -22,6 +23,18 @@ from .migrations import upgrade
 from .timefmt import now_us
 
 
+def _private_file(path: Path) -> None:
+    """The database holds everything the node knows, wherever `database:` puts it: a folder
+    made for it is 0700, the file 0600 (SQLite gives its -wal and -shm files the same mode)."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+
+
 class Store:
     """One connection per thread to the node's database."""
 
@@ -29,7 +42,7 @@ class Store:
         self.path = str(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(self.path))
         with self.transaction() as db:
             upgrade(db, self.path)
 

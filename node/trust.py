@@ -1,7 +1,7 @@
 """The trust store: pinned node cards and the keys they list.
 
 A card is a node's self-signed identity carrying the node-keys extension
-(design/signing.md, "Node identity, keys, trust"). Pinning a card trusts its keys
+(docs/signing.md, "Node identity, keys and trust"). Pinning a card trusts its keys
 for objects created by that identity. A newer version of a pinned card is taken
 only when signed by a key the pinned version lists and has not revoked: that is how
 keys rotate. A key revoked at time T verifies nothing received after T.

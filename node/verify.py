@@ -1,4 +1,4 @@
-"""The one verification routine: steps 2 and 3 of receiving an object (signing.md,
+"""The one verification routine: steps 2 and 3 of receiving an object (docs/signing.md,
 "Receiving an object"), for ingest, `qalqan verify FILE` and the provenance page.
 
 Step 1 (strict parsing) is `wire`'s job; steps 4 and 5 (versions, storing) need the
@@ -71,6 +71,21 @@ def check_shape(obj: dict) -> None:
         raise InputError(f"{oid}: 'created' is required")
     if "modified" in obj and "created" in obj and version_key(obj["modified"]) < version_key(obj["created"]):
         raise InputError(f"{oid}: 'modified' is before 'created'")
+    _check_refs(obj, oid)
+
+
+def _check_refs(obj: dict, oid: str) -> None:
+    """References every node reads (markings decide where an object may go) must be ids."""
+    markings = obj.get("object_marking_refs", [])
+    if not isinstance(markings, list) or not all(_is_id_of(m, "marking-definition") for m in markings):
+        raise InputError(f"{oid}: 'object_marking_refs' must be a list of marking-definition ids")
+    if "created_by_ref" in obj and not _is_id_of(obj["created_by_ref"], "identity"):
+        raise InputError(f"{oid}: 'created_by_ref' must be an identity id")
+
+
+def _is_id_of(value, stix_type: str) -> bool:
+    match = ID_RE.match(value) if isinstance(value, str) else None
+    return bool(match) and match.group(1) == stix_type
 
 
 def check(obj: dict, origin: str, keys: dict, at_us: int | None = None) -> Checked:

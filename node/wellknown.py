@@ -1,4 +1,4 @@
-"""Objects every node ships identically and never signs (design/signing.md).
+"""Objects every node ships identically and never signs (docs/signing.md).
 
 The TLP 2.0 markings as OASIS publishes them, Qalqan's own identity, and our three
 extension definitions. On receipt they are accepted only when byte-identical in

@@ -1,5 +1,7 @@
-"""Reading JSON from outside strictly: duplicate keys, NaN/Infinity and lone
-surrogates are refused (step 1 of receiving, design/signing.md).
+"""Reading JSON from outside strictly: duplicate keys, NaN/Infinity, lone surrogates,
+numbers JSON canonicalisation cannot carry exactly (integers beyond 2^53, floats that
+overflow) and nesting deeper than any STIX object needs are refused, each with one
+sentence (step 1 of receiving, docs/signing.md).
 
 `iter_objects` streams the `objects` array of a bundle or TAXII envelope from a
 file, one object at a time, so a large import holds one object in memory, not all.
@@ -13,6 +15,8 @@ from typing import IO, Iterator
 from .errors import InputError
 
 MAX_OBJECT_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64  # STIX objects nest a few levels (extensions, hashes); 64 leaves room
+MAX_SAFE_INTEGER = 2 ** 53
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
@@ -32,7 +36,49 @@ def _no_constant(name):
     raise InputError(f"{name} is not allowed in JSON")
 
 
-_decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+def _exact_int(text: str) -> int:
+    if len(text) > 17 or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise InputError(f"the number {text[:20]}{'…' if len(text) > 20 else ''} is beyond 2^53, "
+                         "which JSON canonicalisation cannot carry exactly")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise InputError(f"the number {text[:20]}{'…' if len(text) > 20 else ''} overflows")
+    return value
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant,
+                            parse_int=_exact_int, parse_float=_finite_float)
+
+
+def _decode(text: str, pos: int = 0) -> tuple[object, int]:
+    """One JSON value from `text` at `pos`, nested no deeper than MAX_DEPTH."""
+    try:
+        value, end = _decoder.raw_decode(text, pos)
+    except RecursionError:
+        raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    # Counting brackets is cheap and bounds the depth; walk the value only when it might be deep.
+    if text.count("{", pos, end) + text.count("[", pos, end) > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise InputError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value, end
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 def loads(data: bytes | str) -> object:
@@ -43,7 +89,10 @@ def loads(data: bytes | str) -> object:
         except UnicodeDecodeError as exc:
             raise InputError(f"body is not UTF-8 (byte {exc.start})") from None
     try:
-        value = _decoder.decode(data)
+        start = _WHITESPACE.match(data).end()
+        value, end = _decode(data, start)
+        if _WHITESPACE.match(data, end).end() != len(data):
+            raise json.JSONDecodeError("Extra data", data, end)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if "\\u" in data and _has_lone_surrogate(value):
@@ -111,7 +160,7 @@ class _Reader:
         self.skip_ws()
         while True:
             try:
-                value, end = _decoder.raw_decode(self.buf, self.pos)
+                value, end = _decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
                 if len(self.buf) - self.pos > MAX_OBJECT_BYTES:
                     raise InputError(f"an object is larger than {MAX_OBJECT_BYTES} bytes") from None

@@ -17,33 +17,19 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 pytest_plugins = ["web_fixtures", "taxii_fixtures"]
 
 
-def _shared_dir() -> Path:
-    # CI clones the repo next to a copy of shared/; a developer's checkout sits in /work/main.
-    for base in Path(__file__).resolve().parents:
-        if (base / "shared" / "design").is_dir():
-            return base / "shared"
-    raise RuntimeError("shared/ (design and DISARM data) not found beside the repository")
-
-
-SHARED = _shared_dir()
-DESIGN = SHARED / "design"
-DISARM_BUNDLE = SHARED / "data" / "disarm" / "DISARM.json"
-
-
 @pytest.fixture
 def signing_vector() -> dict:
-    return json.loads((DESIGN / "vectors" / "signing-v1.json").read_text("utf-8"))
+    """The worked example of docs/signing.md (docs/vectors/signing-v1.json, same bytes)."""
+    return json.loads((ASSETS / "signing-v1.json").read_text("utf-8"))
 
 
 @pytest.fixture
 def make_home(tmp_path):
     """make_home("kz", "KZ") → an initialised home folder."""
 
-    def make(name: str = "kz", country: str = "KZ", port: int = 8001, disarm: bool = False) -> Path:
+    def make(name: str = "kz", country: str = "KZ", port: int = 8001) -> Path:
         home = tmp_path / name
         init_home(home, name, country, f"http://127.0.0.1:{port}")
-        if disarm:
-            set_config(home, "disarm", str(DISARM_BUNDLE))
         return home
 
     return make
@@ -51,12 +37,12 @@ def make_home(tmp_path):
 
 @pytest.fixture
 def kz(make_home) -> Node:
-    return Node(make_home("kz", "KZ", disarm=True))
+    return Node(make_home("kz", "KZ"))
 
 
 @pytest.fixture
 def uz(make_home) -> Node:
-    return Node(make_home("uz", "UZ", port=8002, disarm=True))
+    return Node(make_home("uz", "UZ", port=8002))
 
 
 def run_qalqan(*args: str, input: str | None = None, home: Path | None = None) -> subprocess.CompletedProcess:

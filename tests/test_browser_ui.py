@@ -23,7 +23,7 @@ SHARED_URL = "https://t.me/border_news/4242"
 @pytest.fixture
 def served_node(make_home):
     """A node with an analyst account, served by `qalqan serve` on a free loopback port."""
-    home = make_home("kz", "KZ", disarm=True)
+    home = make_home("kz", "KZ")
     add_user(Node(home).store, ANALYST[0], "analyst", ANALYST[1])
     add_user(Node(home).store, ADMIN[0], "admin", ADMIN[1])
     process = subprocess.Popen([sys.executable, "-m", "node", "serve", "--home", str(home), "--port", "0",
@@ -119,7 +119,7 @@ def test_an_analyst_records_finds_and_traces_an_incident_in_a_real_browser(serve
     expect(page).to_have_url(incident_url)
 
     # A second node records an incident on the same URL; its export is imported here.
-    uz = Node(make_home("uz", "UZ", port=8002, disarm=True))
+    uz = Node(make_home("uz", "UZ", port=8002))
     uz.add_incident(incident_record(title="Same hoax seen in Uzbekistan", urls=[SHARED_URL]))
     kz = Node(home)
     kz.trust_card(uz.card())

@@ -7,7 +7,7 @@ import stat
 import pytest
 import yaml
 
-from conftest import DISARM_BUNDLE, incident_record, run_qalqan, set_config
+from conftest import incident_record, run_qalqan, set_config
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,6 @@ def partners(tmp_path_factory):
     assert out.returncode == 0, out.stderr
     assert "identity--" in out.stdout and "sha256:" in out.stdout
     assert run_qalqan("--home", str(uz), "init", "--name", "uz", "--country", "UZ").returncode == 0
-    for home in (kz, uz):
-        set_config(home, "disarm", str(DISARM_BUNDLE))
     (base / "kz.card").write_text(run_qalqan("card", home=kz).stdout)
     (base / "uz.card").write_text(run_qalqan("card", home=uz).stdout)
     assert run_qalqan("peer", "add", "uz", "--card", base / "uz.card", "--url", "http://127.0.0.1:8102/taxii2/",

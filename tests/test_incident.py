@@ -88,20 +88,27 @@ def test_bad_fields_are_named_and_nothing_is_stored(kz, overrides, field):
     assert kz.store.one("SELECT COUNT(*) AS n FROM objects")["n"] == before
 
 
-def test_without_a_disarm_bundle_ids_are_checked_by_pattern_only(make_home):
+def test_a_fresh_home_knows_disarm_and_rejects_an_unknown_technique(make_home):
     from node.home import Node
     node = Node(make_home("kg", "KG"))
-    result = node.add_incident(incident_record(disarm=["T9999.001"]))
-    incident = json.loads(node.store.object_json(result.incident_id))
-    assert incident["extensions"][DISINFO_EXT]["disarm_techniques"] == ["T9999.001"]
+    assert node.disarm.source == "built-in"
+    with pytest.raises(InputError, match="^disarm: T9999 is not a technique"):
+        node.add_incident(incident_record(disarm=["T9999"]))
     with pytest.raises(InputError, match="^disarm:"):
         node.add_incident(incident_record(disarm=["T99"]))
+    result = node.add_incident(incident_record(disarm=["T0086.002"]))
+    incident = json.loads(node.store.object_json(result.incident_id))
+    assert incident["extensions"][DISINFO_EXT]["disarm_techniques"] == ["T0086.002"]
 
 
-def test_the_disarm_index_groups_techniques_by_tactic(kz):
+def test_the_disarm_index_groups_techniques_under_their_own_tactic_in_framework_order(kz):
     groups = dict(kz.disarm.by_tactic())
-    assert kz.disarm.techniques["T0023"].name
-    assert sum(len(v) for v in groups.values()) == len(kz.disarm.techniques)
+    ids_under = {tactic: {t.id for t in techniques} for tactic, techniques in groups.items()}
+    assert "T0023" in ids_under["Develop Content"] and "T0002" in ids_under["Plan Objectives"]
+    assert "T0023" not in ids_under["Plan Objectives"]
+    assert list(groups)[:2] == ["Plan Strategy", "Plan Objectives"]
+    for tactic, techniques in groups.items():
+        assert all(t.tactics[0] == tactic for t in techniques)
 
 
 def test_emitted_extensions_validate_against_their_json_schemas(kz):

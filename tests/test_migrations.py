@@ -82,7 +82,7 @@ def fresh_shape(tmp_path) -> dict:
 
 def test_the_steps_are_numbered_one_by_one():
     assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 2
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 3
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -94,7 +94,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     node = Node(old_home)
     assert version(db) == SCHEMA_VERSION
     assert data(db) == before
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -130,20 +130,35 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
         assert not any(LAZY.match(name) for name in shape(conn))
     store = Store(db)
-    assert migrations.schema_version(store.conn) == 2
-    assert store.query("SELECT version FROM schema_history") == [{"version": 2}]
+    assert migrations.schema_version(store.conn) == SCHEMA_VERSION
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": 2}, {"version": 3}]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
         assert {"push_cursors", "web_incidents", "web_incident_fts", "web_login_failures"} <= set(shape(conn))
 
 
+def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
+    db = tmp_path / "v2.db"
+    with connect(db) as conn:
+        for step in MIGRATIONS[:2]:
+            step.apply(sqlite_utils.Database(conn))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
+        assert "web_sessions" not in shape(conn)
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history") == [{"version": 3}]
+    store.close()
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)
+        assert "web_sessions" in shape(conn)
+
+
 def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2]
+    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3]
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 2}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 3}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):

@@ -18,12 +18,26 @@ def vector_key(vector):
     return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["private_key_seed_hex"]))
 
 
-def test_the_design_vector_is_reproduced_byte_for_byte(signing_vector):
+def test_the_signing_vector_is_reproduced_byte_for_byte(signing_vector):
     key = vector_key(signing_vector)
     signed = sign(signing_vector["unsigned"], SigningKey(key, signing_vector["unsigned"]["created_by_ref"]))
     assert signing_input(signed).decode("utf-8") == signing_vector["signing_input_utf8"]
     assert signed == signing_vector["signed"]
     assert key_id_of(key.public_key()) == signing_vector["key_id"]
+
+
+def test_the_vector_partners_read_in_docs_is_byte_for_byte_the_one_the_tests_reproduce():
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    assert (repo / "docs" / "vectors" / "signing-v1.json").read_bytes() == \
+        (repo / "tests" / "assets" / "signing-v1.json").read_bytes()
+
+
+def test_the_documented_well_known_objects_are_the_ones_every_node_ships():
+    from pathlib import Path
+    documented = json.loads((Path(__file__).resolve().parent.parent / "docs" / "vectors" /
+                             "well-known-v1.json").read_text("utf-8"))
+    assert documented["objects"] == list(well_known_objects())
 
 
 def test_the_shortcut_signing_input_equals_a_fresh_canonicalisation(signing_vector):

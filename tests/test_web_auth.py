@@ -174,6 +174,14 @@ def test_log_out_takes_a_post_with_a_csrf_token(analyst):
     assert analyst.get("/incidents").status_code == 302
 
 
+def test_a_session_cookie_copied_before_log_out_no_longer_works_after_it(app, analyst):
+    cookie = analyst.get_cookie("session").value
+    analyst.post("/logout", data={"csrf_token": csrf_from(analyst.get("/incidents").text)})
+    replay = app.test_client()
+    replay.set_cookie("session", cookie)
+    assert replay.get("/incidents").status_code == 302
+
+
 @pytest.mark.parametrize("path", ADMIN_PAGES)
 def test_an_analyst_may_not_open_admin_pages(analyst, path):
     assert analyst.get(path).status_code == 403

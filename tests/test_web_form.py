@@ -51,7 +51,7 @@ def test_disarm_techniques_are_offered_by_id_and_name_grouped_by_tactic(analyst,
     assert 'id="disarm-filter"' in html
 
 
-def test_without_a_disarm_bundle_technique_ids_are_typed(make_home):
+def test_a_fresh_home_offers_the_built_in_disarm_reference_and_refuses_unknown_ids(make_home):
     from node.app import create_app
     from node.home import Node
     from node.users import add_user
@@ -61,9 +61,13 @@ def test_without_a_disarm_bundle_technique_ids_are_typed(make_home):
     client = create_app(home).test_client()
     log_in(client, "ana", "analyst-password-1")
     html = client.get("/incidents/new").text
-    assert "No DISARM bundle is loaded" in html
-    response = post_form(client, "/incidents/new", form_data(incident_record(disarm=["T0023, T9999"])))
-    assert response.status_code == 302
+    assert '<optgroup label="Develop Content">' in html
+    assert '<option value="T0086.002">T0086.002 Develop AI-Generated Images (Deepfakes)</option>' in html
+    assert "DISARM Framework © DISARM Foundation, CC BY-SA 4.0; release of 2024-11-22." in html
+    response = post_form(client, "/incidents/new", form_data(incident_record(disarm=["T0023", "T9999"])))
+    assert response.status_code == 400
+    assert any("T9999 is not a technique of the loaded DISARM framework" in e
+               for e in field_errors(response.text, "disarm"))
 
 
 def test_the_form_says_who_will_see_each_tlp_level(analyst, web_home):

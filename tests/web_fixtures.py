@@ -16,7 +16,7 @@ from node.app import create_app
 from node.home import Node, init_home
 from node.users import add_user
 
-from conftest import DISARM_BUNDLE, incident_record, set_config  # noqa: F401 (incident_record re-exported)
+from conftest import incident_record  # noqa: F401  (re-exported for the web tests)
 
 ANALYST = ("ana", "analyst-password-1")
 ADMIN = ("root", "admin-password-12")
@@ -67,7 +67,6 @@ def web_template(tmp_path_factory) -> Path:
     most of the cost of a home, and every web test starts from a copy."""
     home = tmp_path_factory.mktemp("web-template") / "kz"
     init_home(home, "kz", "KZ", "http://127.0.0.1:8001")
-    set_config(home, "disarm", str(DISARM_BUNDLE))
     node = Node(home)
     add_user(node.store, ANALYST[0], "analyst", ANALYST[1])
     add_user(node.store, ADMIN[0], "admin", ADMIN[1])

@@ -11,7 +11,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from ..appctx import current_node
 from ..users import check_login
-from . import blueprint, throttle
+from . import blueprint, sessions, throttle
 from .forms import LoginForm, PostForm
 from ..incident_index import backfill
 
@@ -19,8 +19,8 @@ OPEN_ENDPOINTS = {"web.login", "web.static"}
 
 
 class Analyst(UserMixin):
-    def __init__(self, name: str, role: str):
-        self.id = name
+    def __init__(self, name: str, role: str, session_token: str):
+        self.id = session_token  # what Flask-Login keeps in the cookie: never the name
         self.name = name
         self.role = role
 
@@ -29,10 +29,10 @@ class Analyst(UserMixin):
         return self.role == "admin"
 
 
-def _load_user(name: str) -> Analyst | None:
-    # Looked up on every request, so a removed account or changed role applies at once.
-    row = current_node().store.one("SELECT name, role FROM users WHERE name = ?", [name])
-    return Analyst(row["name"], row["role"]) if row else None
+def _load_user(session_token: str) -> Analyst | None:
+    # Looked up on every request, so a log-out, a removed account or a changed role applies at once.
+    row = sessions.user_of(current_node().store, session_token)
+    return Analyst(row["name"], row["role"], session_token) if row else None
 
 
 @blueprint.record_once
@@ -115,7 +115,7 @@ def login():
                 status = 401
             else:
                 throttle.clear(store, address, name)
-                login_user(Analyst(row["name"], row["role"]))
+                login_user(Analyst(row["name"], row["role"], sessions.start(store, row["name"])))
                 return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
@@ -125,6 +125,7 @@ def login():
 @blueprint.route("/logout", methods=["POST"])
 def logout():
     if PostForm().validate_on_submit():
+        sessions.end(current_node().store, current_user.get_id())
         logout_user()
         flash("You are logged out.")
         return redirect(url_for("web.login"))

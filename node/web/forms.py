@@ -74,7 +74,7 @@ class IncidentForm(FlaskForm):
 
     def __init__(self, disarm: Disarm, feeds: dict, default_tlp: str, **kwargs):
         super().__init__(**kwargs)
-        self.disarm_loaded = disarm.loaded
+        self.disarm_release = (disarm.release.get("modified") or "")[:10]  # for DISARM's attribution line
         self.disarm.choices = [SelectChoice(t.id, f"{t.id} {t.name}", optgroup=tactic)
                                for tactic, techniques in disarm.by_tactic() for t in techniques]
         self.share.choices = [SelectChoice(name, feed.title) for name, feed in feeds.items()]

@@ -29,10 +29,15 @@ def _private_file(path: Path) -> None:
     missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     for folder in reversed(missing):
         folder.mkdir(mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
+    # Never open (and so close) an existing database here: closing any descriptor of the
+    # file drops every POSIX lock this process holds on it, including those of the
+    # connections other threads have open, and another process could then delete the
+    # WAL under them (SQLite, "How To Corrupt An SQLite Database File", 2.2).
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 class Store:

@@ -34,3 +34,22 @@ def test_a_world_readable_database_from_before_is_made_private_when_opened(make_
     Node(home)
     assert mode(db) == 0o600
     assert mode(db.parent) == 0o755  # a folder the operator made is theirs to set
+
+
+def test_opening_the_database_again_keeps_the_locks_of_connections_already_open(tmp_path):
+    # Closing any descriptor of the file drops all of this process's POSIX locks on it:
+    # another process could then take the database from under the first connection (here
+    # it switches it out of WAL mode; in sync tests it deleted the WAL: "malformed").
+    import subprocess
+    import sys
+    from node.store import Store
+    path = tmp_path / "qalqan.db"
+    first = Store(path)
+    first.query("SELECT COUNT(*) AS n FROM objects")
+    Store(path)  # a second Node in the same process: a sync thread, a test beside an in-process server
+    code = ("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=0)\n"
+            "try:\n    print(c.execute('PRAGMA journal_mode=DELETE').fetchone()[0])\n"
+            "except sqlite3.OperationalError as exc:\n    print(exc)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "database is locked"
+    assert first.query("PRAGMA journal_mode")[0]["journal_mode"] == "wal"

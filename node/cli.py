@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import logs
 from .errors import ConfigError, InputError, QalqanError
 
 USAGE_ERRORS = (InputError, ConfigError)
@@ -25,6 +26,10 @@ def _home_default() -> str:
 def build_parser() -> argparse.ArgumentParser:
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", default=argparse.SUPPRESS, help="the node's home folder (default: $QALQAN_HOME or .)")
+    home.add_argument("--log-level", default=argparse.SUPPRESS, choices=logs.LEVELS,
+                      help="how much to log on stderr (default: $QALQAN_LOG_LEVEL or info)")
+    home.add_argument("--log-format", default=argparse.SUPPRESS, choices=logs.FORMATS,
+                      help="text lines (default) or one JSON object per line")
     parser = argparse.ArgumentParser(prog="qalqan", parents=[home],
                                      description="Qalqan: a node that shares signed disinformation incidents.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -279,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "home"):
         args.home = _home_default()
+    level = getattr(args, "log_level", None) or os.environ.get("QALQAN_LOG_LEVEL") or "info"
+    if level not in logs.LEVELS:
+        parser.error(f"QALQAN_LOG_LEVEL: {level!r} is not one of {', '.join(logs.LEVELS)}")
+    logs.configure(level, getattr(args, "log_format", "text"))
     try:
         return args.run(args)
     except USAGE_ERRORS as exc:

@@ -8,11 +8,11 @@ restarts the workers when config.yaml or a feed file changes (e.g. `peer add`).
 """
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Callable
 
+from ..logs import get_logger
 from ..config import Peer
 from ..confwatch import config_stamp
 from ..home import Node
@@ -21,7 +21,7 @@ from .client import PeerClient, describe
 from .pull import pull_peer
 from .push import push_peer
 
-log = logging.getLogger("qalqan.sync")
+log = get_logger(__name__)
 
 PUSH_POLL = 0.5
 FIRST_RETRY = 0.5

@@ -5,12 +5,12 @@ files (readers, writers) and, on the way out, by the TLP ceiling of each feed.
 """
 from __future__ import annotations
 
-import logging
 from functools import wraps
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from ..logs import get_logger
 from ..app import current_node
 from ..config import Feed
 from ..errors import QalqanError
@@ -21,7 +21,7 @@ from .auth import current_caller
 from .errors import MEDIA_TYPE, TaxiiError, error_response, json_response, not_found, taxii_response, unauthorized
 from .media import check_accept
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 blueprint = Blueprint("taxii", __name__)
 ROOT = "/taxii2/"

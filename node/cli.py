@@ -257,7 +257,11 @@ def cmd_verify(args) -> int:
 
 def cmd_status(args) -> int:
     from .timefmt import us_to_taxii
-    status = open_node(args).status()
+    try:
+        node = open_node(args)
+    except ConfigError as exc:
+        return _status_of_broken_config(args, exc.message)
+    status = node.status()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -277,6 +281,21 @@ def cmd_status(args) -> int:
             line += f"; last error: {peer['last_error']}"
         print(line)
     return 0
+
+
+def _status_of_broken_config(args, message: str) -> int:
+    """`status` while config.yaml or a feed file does not load: the error, and whether a
+    running `qalqan serve` recorded that it keeps its last good configuration (confwatch.py)."""
+    from .confwatch import recorded_error
+    serving = recorded_error(Path(args.home))
+    if args.json:
+        print(json.dumps({"config_error": message, "serving_last_good_since": serving and serving.get("since")},
+                         indent=2))
+    else:
+        print(f"configuration does not load: {message}")
+        if serving:
+            print(f"the running node keeps its last good configuration (the edit was seen {serving.get('since')})")
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:

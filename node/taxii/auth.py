@@ -1,7 +1,8 @@
 """Who is asking: HTTP Basic (peer name + token), `Token <secret>` or `Bearer <secret>`.
 
 No Authorization header means an anonymous caller, who may read `public` feeds only.
-A header that is present but wrong is always a 401, even where anonymous access would do.
+A header that is present but wrong is always a 401, even where anonymous access would do,
+and is logged (the scheme, the peer name tried, the address; never the secret).
 """
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from dataclasses import dataclass
 
 from flask import g, request
 
+from ..accesslog import set_caller
 from ..app import current_node
-from .errors import unauthorized
+from ..logs import get_logger, shown
+from .errors import TaxiiError, unauthorized
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,27 @@ class Caller:
 def current_caller() -> Caller:
     caller = g.get("taxii_caller")
     if caller is None:
-        caller = g.taxii_caller = identify(request.headers.get("Authorization"))
+        try:
+            caller = g.taxii_caller = identify(request.headers.get("Authorization"))
+        except TaxiiError as exc:
+            scheme, _, credentials = (request.headers.get("Authorization") or "").strip().partition(" ")
+            log.warning("TAXII authentication failed from %s: %s (scheme %s%s)", request.remote_addr,
+                        exc.description, shown(scheme, 16), _claimed_name(scheme, credentials))
+            raise
+        if caller.peer is not None:
+            set_caller("peer", caller.peer)
     return caller
+
+
+def _claimed_name(scheme: str, credentials: str) -> str:
+    """", peer NAME" for Basic credentials (the part before the colon), else ""."""
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        name = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return f", peer {shown(name, 32)}"
 
 
 def identify(header: str | None) -> Caller:

@@ -10,10 +10,10 @@ from functools import wraps
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ..logs import get_logger
 from ..app import current_node
 from ..config import Feed
 from ..errors import QalqanError
+from ..logs import get_logger
 from . import filters as filters_mod
 from . import paging, queries, resources, status, writes
 from .access import collection_resource, feed_by_id, readable_feed
@@ -64,6 +64,7 @@ def _http_error(exc: HTTPException):
 
 @blueprint.errorhandler(QalqanError)
 def _qalqan_error(exc: QalqanError):
+    log.warning("TAXII %s %s answered %d: %s", request.method, request.path, exc.http_status, exc.message)
     return error_response(exc.http_status, exc.message)
 
 

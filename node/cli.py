@@ -260,7 +260,7 @@ def cmd_status(args) -> int:
     try:
         node = open_node(args)
     except ConfigError as exc:
-        return _status_of_broken_config(args, exc.message)
+        return _status_of_broken_config(args, exc)
     status = node.status()
     if args.json:
         print(json.dumps(status, indent=2))
@@ -283,19 +283,18 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _status_of_broken_config(args, message: str) -> int:
-    """`status` while config.yaml or a feed file does not load: the error, and whether a
-    running `qalqan serve` recorded that it keeps its last good configuration (confwatch.py)."""
+def _status_of_broken_config(args, error: ConfigError) -> int:
+    """`status` while config.yaml or a feed file does not load: whether a running
+    `qalqan serve` recorded that it keeps its last good configuration (confwatch.py),
+    then the error itself, as for any command (exit 2)."""
     from .confwatch import recorded_error
     serving = recorded_error(Path(args.home))
     if args.json:
-        print(json.dumps({"config_error": message, "serving_last_good_since": serving and serving.get("since")},
-                         indent=2))
-    else:
-        print(f"configuration does not load: {message}")
-        if serving:
-            print(f"the running node keeps its last good configuration (the edit was seen {serving.get('since')})")
-    return 1
+        print(json.dumps({"config_error": error.message,
+                          "serving_last_good_since": serving and serving.get("since")}, indent=2))
+    elif serving:
+        print(f"the running node keeps its last good configuration (the edit was seen {serving.get('since')})")
+    raise error
 
 
 def main(argv: list[str] | None = None) -> int:

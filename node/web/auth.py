@@ -56,10 +56,10 @@ def _set_up(state) -> None:
 
 @blueprint.before_request
 def require_account():
+    if request.endpoint in OPEN_ENDPOINTS:  # before current_user: loading it on the log-in page
+        return None                        # would clear the session's remember-me state
     if current_user.is_authenticated:
         set_caller("user", current_user.name)
-        return None
-    if request.endpoint in OPEN_ENDPOINTS:
         return None
     return redirect(url_for("web.login", next=request.full_path if request.query_string else request.path))
 

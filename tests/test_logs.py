@@ -15,7 +15,8 @@ import requests
 from node.app import create_app
 from node.home import Node
 from node.users import add_user
-from nodes import TAXII, introduce, make_home, server_log, serving
+from conftest import run_qalqan
+from nodes import TAXII, edit_config, introduce, make_home, server_log, serving
 from web_fixtures import ADMIN, csrf_from, log_in
 
 PASSWORD = "correct-horse-battery-9"
@@ -128,3 +129,14 @@ def test_an_unexpected_error_in_a_ui_route_gives_the_error_page_and_a_logged_tra
     [record] = [r for r in caplog.records if r.name == "qalqan.web.security"]
     assert record.getMessage() == "UI request failed: GET /incidents" and record.exc_info
     assert "no such table: web_incident_terms" in caplog.text and "Traceback" in caplog.text
+
+
+def test_each_peer_of_a_sync_round_is_one_log_line_with_its_counts(home):
+    home, _ = home
+    edit_config(home, "peers.uz.pull", ["bilateral"])
+    out = run_qalqan("--log-format", "json", "sync", "--once", home=home)  # uz listens nowhere: it fails
+    assert out.returncode == 1
+    [entry] = [json.loads(line) for line in out.stderr.splitlines()
+               if line.startswith("{") and json.loads(line)["logger"] == "qalqan.sync.rounds"]
+    assert entry["level"] == "WARNING" and entry["peer"] == "uz" and entry["received"] == 0
+    assert entry["error"].startswith("cannot connect") and entry["message"].startswith("sync uz: received 0")

@@ -58,9 +58,10 @@ def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}")
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(ROOT)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == ROOT]:  # configured again: replace ours only
         root.removeHandler(old)
     root.addHandler(handler)
     numeric = logging.getLevelName(level.upper())

@@ -160,7 +160,12 @@ def build_server(home: Path, host: str | None = None, port: int | None = None) -
     server = wsgi.Server((host, port), app, numthreads=int(config["server.threads"]),
                          server_name="qalqan", request_queue_size=64)
     server.ssl_adapter = adapter
+    server.error_log = _cheroot_error_log  # its own lines (TLS handshakes, broken sockets) into our log
     return server
+
+
+def _cheroot_error_log(msg: str = "", level: int = 20, traceback: bool = False) -> None:
+    get_logger("node.http.server").log(level, "%s", msg, exc_info=traceback)
 
 
 def serve(home: Path | str, host: str | None = None, port: int | None = None, sync: bool = True,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -16,7 +19,7 @@ from node.app import create_app
 from node.home import Node
 from node.users import add_user
 from conftest import run_qalqan
-from nodes import TAXII, edit_config, introduce, make_home, server_log, serving
+from nodes import REPO, TAXII, edit_config, introduce, make_home, server_log, serving
 from web_fixtures import ADMIN, csrf_from, log_in
 
 PASSWORD = "correct-horse-battery-9"
@@ -140,3 +143,19 @@ def test_each_peer_of_a_sync_round_is_one_log_line_with_its_counts(home):
                if line.startswith("{") and json.loads(line)["logger"] == "qalqan.sync.rounds"]
     assert entry["level"] == "WARNING" and entry["peer"] == "uz" and entry["received"] == 0
     assert entry["error"].startswith("cannot connect") and entry["message"].startswith("sync uz: received 0")
+
+
+def test_the_log_level_may_come_from_the_environment_and_a_wrong_one_is_a_usage_error(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    env = dict(os.environ, PYTHONPATH=str(REPO), QALQAN_LOG_LEVEL="loud")
+    out = subprocess.run([sys.executable, "-m", "node", "--home", str(home), "status"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "QALQAN_LOG_LEVEL: 'loud' is not one of debug, info, warning, error" in out.stderr
+    env["QALQAN_LOG_LEVEL"] = "debug"
+    edit_config(home, "peers", {"uz": {"url": "http://127.0.0.1:9/taxii2/", "pull": ["bilateral"]}})
+    out = subprocess.run([sys.executable, "-m", "node", "--home", str(home), "sync", "--once"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert " WARNING qalqan.sync.rounds: sync uz: received 0" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "node", "--home", str(home), "sync", "--once", "--log-level",
+                          "error"], env=env, capture_output=True, text=True, timeout=120)
+    assert "qalqan.sync.rounds" not in out.stderr  # the option wins over the environment

@@ -96,8 +96,9 @@ def test_failed_authentications_are_logged_without_the_secret(home):
     home, token = home
     wrong_token = "qk_" + "x" * 40
     basic = base64.b64encode(f"uz:{wrong_token}".encode()).decode()
+    no_colon = base64.b64encode(token.encode()).decode()
     with serving(home) as (base, proc):
-        for header in (f"Token {wrong_token}", f"Basic {basic}"):
+        for header in (f"Token {wrong_token}", f"Basic {basic}", token, f"Basic {no_colon}"):
             answer = requests.get(base + "/taxii2/api/collections/", timeout=30,
                                   headers={"Accept": TAXII, "Authorization": header})
             assert answer.status_code == 401
@@ -107,11 +108,13 @@ def test_failed_authentications_are_logged_without_the_secret(home):
         assert login.status_code == 401
     log = server_log(proc)
     taxii = [line for line in log.splitlines() if "TAXII authentication failed from 127.0.0.1" in line]
-    assert len(taxii) == 2 and "scheme Token" in taxii[0] and "scheme Basic, peer uz" in taxii[1]
+    assert len(taxii) == 4 and "scheme Token" in taxii[0] and "scheme Basic, peer uz" in taxii[1]
+    assert "(scheme unknown)" in taxii[2]  # a bare secret as the header: not echoed as its "scheme"
+    assert taxii[3].endswith("(scheme Basic)")  # Basic with no colon: no name, since it may be the secret
     ui = [line for line in log.splitlines() if "UI log-in failed for user" in line]
     assert "user ana from 127.0.0.1" in ui[0]
     assert "n" * 32 in ui[1] and "n" * 300 not in ui[1]  # a name tried is truncated
-    for secret in (wrong_token, basic, WRONG_PASSWORD, token):
+    for secret in (wrong_token, basic, WRONG_PASSWORD, token, token[:16], no_colon):
         assert secret not in log
 
 

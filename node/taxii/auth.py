@@ -40,24 +40,34 @@ def current_caller() -> Caller:
         try:
             caller = g.taxii_caller = identify(request.headers.get("Authorization"))
         except TaxiiError as exc:
-            scheme, _, credentials = (request.headers.get("Authorization") or "").strip().partition(" ")
-            log.warning("TAXII authentication failed from %s: %s (scheme %s%s)", request.remote_addr,
-                        exc.description, shown(scheme, 16), _claimed_name(scheme, credentials))
+            _log_failure(request.headers.get("Authorization") or "", exc.description)
             raise
         if caller.peer is not None:
             set_caller("peer", caller.peer)
     return caller
 
 
+SCHEMES = ("basic", "token", "bearer")
+
+
+def _log_failure(header: str, why: str) -> None:
+    """The scheme (only a known one: a header that is a bare secret must not reach the
+    log) and, for Basic, the peer name before the colon; never what follows it."""
+    scheme, _, credentials = header.strip().partition(" ")
+    named = scheme if scheme.lower() in SCHEMES else "unknown"
+    log.warning("TAXII authentication failed from %s: %s (scheme %s%s)", request.remote_addr, why, named,
+                _claimed_name(named, credentials))
+
+
 def _claimed_name(scheme: str, credentials: str) -> str:
-    """", peer NAME" for Basic credentials (the part before the colon), else ""."""
+    """", peer NAME" for Basic credentials that have a colon, else ""."""
     if scheme.lower() != "basic":
         return ""
     try:
-        name = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")[0]
+        name, colon, _ = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return ""
-    return f", peer {shown(name, 32)}"
+    return f", peer {shown(name, 32)}" if colon else ""
 
 
 def identify(header: str | None) -> Caller:

@@ -2,6 +2,7 @@
 answer, who may read the metrics, and that the numbers follow the node's state."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -101,3 +102,18 @@ def test_requests_through_serve_are_counted_by_route_and_status(tmp_path):
     assert metrics[("qalqan_http_request_duration_seconds_count", ok)] == metrics[("qalqan_http_requests_total", ok)]
     refused = (("method", "GET"), ("route", "/taxii2/api/collections/<collection_id>/objects/"), ("status", "401"))
     assert metrics[("qalqan_http_requests_total", refused)] == 1
+
+
+def test_a_failed_sync_counts_as_a_peer_error_and_a_success_sets_the_lag(app):
+    from node.sync import health
+    from node.sync.rounds import sync_peer
+    node = app.extensions["qalqan_node"]
+    client = app.test_client()
+    peer = dataclasses.replace(node.config.peers["uz"], pull=["bilateral"])
+    assert sync_peer(node, peer).error.startswith("cannot connect")  # uz listens nowhere
+    metrics = samples(client.get("/metrics").text)
+    assert metrics[("qalqan_peer_errors_total", (("peer", "uz"),))] == 1
+    health.succeeded(node.store, "uz")
+    metrics = samples(client.get("/metrics").text)
+    assert 0 <= metrics[("qalqan_peer_lag_seconds", (("peer", "uz"),))] < 60
+    assert metrics[("qalqan_peer_last_success_timestamp_seconds", (("peer", "uz"),))] > 1.7e9

@@ -124,7 +124,7 @@ def _listen_error(exc: OSError, host: str, port: int, port_key: str) -> ConfigEr
         code = int(found[-1]) if found else None
     if code == errno.EADDRINUSE:
         return ConfigError(f"{port_key}: port {port} on {host} is in use by another program")
-    if code == errno.EACCES:
+    if code == errno.EACCES and 0 < port < 1024:
         return ConfigError(f"{port_key}: port {port} is privileged (below 1024): use a port above 1023, or "
                            "give the service the right to bind it (CAP_NET_BIND_SERVICE)")
     if code == errno.EADDRNOTAVAIL or isinstance(cause, socket.gaierror):

@@ -4,6 +4,7 @@ unexpected error, text or JSON lines."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
@@ -162,3 +163,19 @@ def test_the_log_level_may_come_from_the_environment_and_a_wrong_one_is_a_usage_
     out = subprocess.run([sys.executable, "-m", "node", "--home", str(home), "sync", "--once", "--log-level",
                           "error"], env=env, capture_output=True, text=True, timeout=120)
     assert "qalqan.sync.rounds" not in out.stderr  # the option wins over the environment
+
+
+def test_a_json_line_carries_the_traceback_of_an_exception():
+    from node import logs
+    stream = io.StringIO()
+    logs.configure("info", "json", stream=stream)
+    try:
+        try:
+            {}["missing"]
+        except KeyError:
+            logs.get_logger("node.sync.loop").exception("pull from uz failed")
+    finally:
+        logging.getLogger().handlers = [h for h in logging.getLogger().handlers if h.get_name() != logs.ROOT]
+    entry = json.loads(stream.getvalue())
+    assert entry["logger"] == "qalqan.sync.loop" and entry["level"] == "ERROR"
+    assert entry["message"] == "pull from uz failed" and "KeyError: 'missing'" in entry["traceback"]

@@ -3,21 +3,23 @@ analyst UI at /. There is no global app; tests and `qalqan serve` both build it 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
 from pathlib import Path
 
-from flask import Flask
-from werkzeug.exceptions import ServiceUnavailable
+from flask import Flask, current_app, request
 
-from .errors import ConfigError
+from .accesslog import ROUTE, AccessLog
 from .appctx import current_node
+from .health import blueprint as health_blueprint
 from .home import Node
+from .logs import get_logger
+from .metrics import Metrics
+from .metrics import blueprint as metrics_blueprint
 from .taxii import blueprint as taxii_blueprint
 from .web import blueprint as web_blueprint
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _secret_key(home: Path) -> bytes:
@@ -40,26 +42,33 @@ def create_app(home: Path | str, test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(node.config["server.tls_cert"]),
         JSON_AS_ASCII=False,
+        CONFIG_MIN_INTERVAL=1.0,  # seconds between looks at the config files
     )
     if test_config:
         app.config.update(test_config)
     app.extensions["qalqan_node"] = node
+    metrics = app.extensions["qalqan_metrics"] = Metrics(node)
+    app.wsgi_app = AccessLog(app.wsgi_app, metrics.observe_request)
+    app.before_request(_name_route)
     app.before_request(_follow_config_edits)
     _register_blueprints(app)
     return app
 
 
+def _name_route() -> None:
+    """The matched route template, for the request metrics (never the concrete path)."""
+    request.environ[ROUTE] = request.url_rule.rule if request.url_rule else "unmatched"
+
+
 def _follow_config_edits() -> None:
     """Every request sees the feed files and config.yaml as they are now (a reader removed
-    or a ceiling lowered takes effect within a second, without a restart). While the files
-    do not load, requests are refused rather than served under the replaced rules."""
-    try:
-        current_node().reload_config_if_changed()
-    except ConfigError as exc:
-        log.error("configuration not reloaded, refusing requests until it is fixed: %s", exc.message)
-        raise ServiceUnavailable("the node's configuration is being changed; try again shortly") from None
+    or a ceiling lowered takes effect within a second, without a restart). An edit that
+    does not load leaves the last good configuration in force (see confwatch.py)."""
+    current_node().reload_config_if_changed(current_app.config["CONFIG_MIN_INTERVAL"])
 
 
 def _register_blueprints(app: Flask) -> None:
+    app.register_blueprint(health_blueprint)
+    app.register_blueprint(metrics_blueprint)
     app.register_blueprint(taxii_blueprint)
     app.register_blueprint(web_blueprint)

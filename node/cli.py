@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, logs
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
@@ -29,6 +29,10 @@ def _home_default() -> str:
 def build_parser() -> argparse.ArgumentParser:
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", default=argparse.SUPPRESS, help="the node's home folder (default: $QALQAN_HOME or .)")
+    home.add_argument("--log-level", default=argparse.SUPPRESS, choices=logs.LEVELS,
+                      help="how much to log on stderr (default: $QALQAN_LOG_LEVEL or info)")
+    home.add_argument("--log-format", default=argparse.SUPPRESS, choices=logs.FORMATS,
+                      help="text lines (default) or one JSON object per line")
     parser = argparse.ArgumentParser(prog="qalqan", parents=[home],
                                      description="Qalqan: a node that shares signed disinformation incidents.")
     parser.add_argument("--version", action="version", version=f"qalqan {__version__}")
@@ -250,7 +254,11 @@ def cmd_verify(args) -> int:
 
 def cmd_status(args) -> int:
     from .timefmt import us_to_taxii
-    status = open_node(args).status()
+    try:
+        node = open_node(args)
+    except ConfigError as exc:
+        return _status_of_broken_config(args, exc)
+    status = node.status()
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -272,11 +280,29 @@ def cmd_status(args) -> int:
     return 0
 
 
+def _status_of_broken_config(args, error: ConfigError) -> int:
+    """`status` while config.yaml or a feed file does not load: whether a running
+    `qalqan serve` recorded that it keeps its last good configuration (confwatch.py),
+    then the error itself, as for any command (exit 2)."""
+    from .confwatch import recorded_error
+    serving = recorded_error(Path(args.home))
+    if args.json:
+        print(json.dumps({"config_error": error.message,
+                          "serving_last_good_since": serving and serving.get("since")}, indent=2))
+    elif serving:
+        print(f"the running node keeps its last good configuration (the edit was seen {serving.get('since')})")
+    raise error
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "home"):
         args.home = _home_default()
+    level = getattr(args, "log_level", None) or os.environ.get("QALQAN_LOG_LEVEL") or "info"
+    if level not in logs.LEVELS:
+        parser.error(f"QALQAN_LOG_LEVEL: {level!r} is not one of {', '.join(logs.LEVELS)}")
+    logs.configure(level, getattr(args, "log_format", "text"))
     try:
         return args.run(args)
     except USAGE_ERRORS as exc:

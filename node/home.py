@@ -113,18 +113,30 @@ class Node:
         """Re-read config.yaml and feeds/*.yaml if they changed since this node last read
         them, so a running server follows edits (a reader removed, a ceiling lowered)
         without a restart. Looks at the files at most once per `min_interval` seconds;
-        thread-safe. Raises ConfigError while the files on disk do not load, rather than
-        going on with the configuration they replaced. True when node.config was replaced.
+        thread-safe. An edit that does not load leaves node.config as it was (the last
+        good configuration) and sets `config_error`. True when node.config was replaced.
         The store stays open on the database it was opened on."""
-        from .confwatch import ConfigWatch
-        watch = self.__dict__.get("_config_watch") or self.__dict__.setdefault("_config_watch",
-                                                                                ConfigWatch(self.home))
-
         def apply(config: config_mod.Config) -> None:
             disarm = self.disarm if config.disarm_path == self.config.disarm_path else Disarm.load(config.disarm_path)
             self.config, self.disarm = config, disarm
             self._seed_feeds()  # a feed file added since carries the well-known objects too
-        return watch.check(apply, min_interval)
+        return self._config_watch.check(apply, min_interval)
+
+    @property
+    def _config_watch(self):
+        from .confwatch import ConfigWatch
+        watch = self.__dict__.get("_watch")
+        # setdefault: two threads asking at once still share one watch
+        return watch or self.__dict__.setdefault("_watch", ConfigWatch(self.home))
+
+    @property
+    def config_error(self) -> tuple[str, int] | None:
+        """(message, since in µs) of the last config edit that did not load, while the
+        files on disk still do not; None when they load."""
+        watch = self.__dict__.get("_watch")
+        if watch is None or watch.error is None:
+            return None
+        return watch.error.message, watch.error_since
 
     @cached_property
     def scoped_ids(self) -> ScopedIds:

@@ -15,14 +15,14 @@ which lets filter terms, the FTS index and paging all walk one order.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Iterable
 
+from .logs import get_logger
 from .store import Store
 from .timefmt import taxii_to_us
 from .wellknown import DISINFO_EXT
 
-log = logging.getLogger("qalqan.incident_index")
+log = get_logger(__name__)
 
 OBSERVABLE_TYPES = ("url", "domain-name", "user-account", "file")
 # Objects whose content shows up in an incident's index row besides the incident itself.

@@ -79,16 +79,26 @@ def running_node(home: Path, *extra: str, timeout: float = 60.0, tls_ca: str | N
     """Run `qalqan serve --port 0 --no-sync` for `home`; yields the base URL
     (http://127.0.0.1:PORT, https:// when the home has TLS) once /taxii2/ answers;
     SIGTERM on exit. `tls_ca`/`client_cert` are what the readiness check presents."""
+    with serving(home, *extra, timeout=timeout, tls_ca=tls_ca, client_cert=client_cert) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving(home: Path, *extra: str, global_options: tuple[str, ...] = (), timeout: float = 60.0,
+            tls_ca: str | None = None, client_cert: tuple[str, str] | None = None
+            ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like running_node, but yields (base URL, process): `server_log(process)` is what
+    it wrote on stderr so far. `global_options` go before the subcommand (--log-format)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     log = tempfile.TemporaryFile("w+")  # a pipe could fill up and stall the server
-    proc = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), "serve", "--host", "127.0.0.1",
-                             "--port", "0", "--no-sync", *extra],
+    proc = subprocess.Popen([sys.executable, "-m", "node", "--home", str(home), *global_options, "serve",
+                             "--host", "127.0.0.1", "--port", "0", "--no-sync", *extra],
                             stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=str(REPO))
     proc.log = log
     try:
         base = _listening_url(proc, timeout).rsplit("/taxii2/", 1)[0]
         _wait_for(base + "/taxii2/", proc, timeout, verify=tls_ca or True, cert=client_cert)
-        yield base
+        yield base, proc
     finally:
         stop(proc)
 

@@ -29,6 +29,8 @@ from node.wellknown import EXTENSION_SCHEMAS, schema
 assert Path(node.__file__).is_relative_to(sys.prefix), node.__file__
 for name in EXTENSION_SCHEMAS.values():
     assert schema(name)["$schema"], name
+from node.disarm import Disarm
+assert len(Disarm.builtin().techniques) > 300 and Disarm.builtin().name("T0023")
 client = create_app(sys.argv[1]).test_client()
 for path in ("/login", "/assets/qalqan.css", "/assets/vendor/chartjs/chart.umd.min.js"):
     response = client.get(path)

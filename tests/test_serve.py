@@ -137,3 +137,73 @@ def test_serve_requires_a_client_certificate_when_a_client_ca_is_configured(tmp_
         assert handshake(port, pki, client_cert=True) in ("TLSv1.2", "TLSv1.3")
         with pytest.raises((ssl.SSLError, ConnectionError)):
             handshake(port, pki, client_cert=False)
+
+
+# -- start-up mistakes: one sentence naming the key, exit 2, no traceback ---------------
+
+def refused_start(home, *args) -> str:
+    proc = serve_process(home, "--port", "0", "--no-sync", *args)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, (out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not out.startswith("listening")
+    return err
+
+
+@pytest.mark.parametrize("key, make, expected", [
+    ("server.tls_cert", lambda pki: pki / "absent.crt", "server.tls_cert: {path}: no such file"),
+    ("server.tls_key", lambda pki: pki / "absent.key", "server.tls_key: {path}: no such file"),
+    ("server.tls_cert", lambda pki: pki, "server.tls_cert: {path} is a folder, not a file"),
+    ("server.tls_key", lambda pki: pki / "ca.crt", "server.tls_key: {path} does not hold an unencrypted PEM private key"),
+    ("server.tls_cert", lambda pki: pki / "server.key", "server.tls_cert: {path} does not hold a PEM certificate"),
+    ("server.tls_key", lambda pki: pki / "client.key", "server.tls_key: {path} is not the private key of the certificate"),
+    ("server.tls_client_ca", lambda pki: pki / "absent-ca.crt", "server.tls_client_ca: {path}: no such file"),
+])
+def test_serve_names_the_tls_key_of_a_file_that_is_missing_unreadable_or_not_matching(tmp_path, pki, key, make,
+                                                                                      expected):
+    home = tls_home(tmp_path, pki)
+    path = make(pki)
+    edit_config(home, key, str(path))
+    assert expected.format(path=path) in refused_start(home)
+
+
+def test_serve_names_the_port_when_it_is_in_use(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        edit_config(home, "server.port", port)
+        proc = serve_process(home, "--no-sync")
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in err
+        assert err.strip() == f"qalqan: server.port: port {port} on 127.0.0.1 is in use by another program"
+        assert f"--port: port {port} on 127.0.0.1 is in use" in refused_start(home, "--port", str(port))
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    assert "--port: 70000 is not a port number (0-65535)" in refused_start(home, "--port", "70000")
+    edit_config(home, "server.port", 70000)
+    proc = serve_process(home, "--no-sync")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "key 'server.port': must be a port number (0-65535)" in err
+
+
+def test_a_privileged_port_is_explained_with_its_key():
+    # Tests run as root here, where binding port 80 succeeds: the sentence is checked directly.
+    from node.server import _listen_error
+    error = _listen_error(OSError(13, "Permission denied"), "127.0.0.1", 80, "server.port")
+    assert error.message.startswith("server.port: port 80 is privileged (below 1024)")
+
+
+def test_serve_names_the_host_when_it_is_not_an_address_of_this_machine(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    edit_config(home, "server.allow_plain_http", True)
+    assert "server.host: 192.0.2.1 is not an address of this machine" in refused_start(home, "--host", "192.0.2.1")
+
+
+def test_serve_names_a_missing_node_key(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    (home / "keys" / "node.key").unlink()
+    assert "keys/node.key: the node key is missing" in refused_start(home)

@@ -73,6 +73,12 @@ class Page:
     more: bool
 
 
+def is_expected_failure(exc: BaseException) -> bool:
+    """A failure sync reports in one sentence: a refusal from our rules or the peer, or
+    the network. Anything else is a bug and deserves its traceback in the log."""
+    return isinstance(exc, (QalqanError, requests.RequestException, TAXIIServiceException))
+
+
 def describe(exc: BaseException) -> str:
     """One sentence for the peers table and stderr."""
     if isinstance(exc, QalqanError):

@@ -4,24 +4,30 @@ Per peer, two threads: a pusher that looks at the outbox every PUSH_POLL seconds
 (so an incident added by another process reaches partners within seconds) and a
 puller that runs every `sync.interval`. Failures back off exponentially up to the
 interval; one peer's trouble never touches another peer's threads. A supervisor
-restarts the workers when config.yaml or a feed file changes (e.g. `peer add`).
+restarts the workers when config.yaml or a feed file changes (e.g. `peer add`); an
+edit that does not load leaves the workers running on the last good configuration.
+Each pull is one log line with its counts; an unexpected failure (not a peer's
+refusal, not the network) is logged with its traceback.
 """
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Callable
 
 from ..config import Peer
-from ..confwatch import config_stamp
+from ..confwatch import clear_error, config_stamp, record_error
+from ..errors import ConfigError
 from ..home import Node
+from ..logs import get_logger
+from ..timefmt import now_us
 from . import health
-from .client import PeerClient, describe
+from .client import PeerClient, describe, is_expected_failure
 from .pull import pull_peer
-from .push import push_peer
+from .push import PushCounts, push_peer
+from .rounds import PeerResult, log_result
 
-log = logging.getLogger("qalqan.sync")
+log = get_logger(__name__)
 
 PUSH_POLL = 0.5
 FIRST_RETRY = 0.5
@@ -49,7 +55,8 @@ def _repeat(stop: threading.Event, action: Callable[[], None], every: float, cei
             action()
         except Exception as exc:  # noqa: BLE001 - logged and retried; the loop must outlive any peer failure
             delay = backoff.failed()
-            log.warning("%s failed (retry in %.1f s): %s", what, delay, describe(exc))
+            log.warning("%s failed (retry in %.1f s): %s", what, delay, describe(exc),
+                        exc_info=not is_expected_failure(exc))
             stop.wait(delay)
         else:
             backoff.succeeded()
@@ -104,34 +111,52 @@ class PeerWorkers:
         client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
         health.attempted(self.node.store, self.peer.name)
         try:
-            pull_peer(self.node, self.peer, client)
+            pulled = pull_peer(self.node, self.peer, client)
         except Exception as exc:
             health.failed(self.node.store, self.peer.name, describe(exc))
             raise
         finally:
             client.close()
         health.succeeded(self.node.store, self.peer.name)
+        log_result(PeerResult(self.peer.name, pulled, PushCounts()))
 
 
 def run_background_sync(home: Path, stop: threading.Event) -> None:
-    """Run workers for every configured peer until `stop` is set."""
+    """Run workers for every configured peer until `stop` is set; restart them on the
+    configuration the files hold after each edit that loads."""
+    stamp, generation, workers = None, threading.Event(), []
     while not stop.is_set():
-        stamp = config_stamp(home)
-        generation = threading.Event()
-        workers = _start_workers(home, generation)
-        while not stop.is_set() and config_stamp(home) == stamp:
-            stop.wait(CONFIG_POLL)
-        generation.set()
-        for worker in workers:
-            worker.join(float(worker.node.config["sync.timeout"]) + 1)
+        now = config_stamp(home)
+        if now != stamp:
+            stamp = now
+            node = _open_node(home, keeping=bool(workers))
+            if node is not None:
+                _stop_workers(generation, workers)
+                generation = threading.Event()
+                workers = _start_workers(node, generation)
+        stop.wait(CONFIG_POLL)
+    _stop_workers(generation, workers)
 
 
-def _start_workers(home: Path, stop: threading.Event) -> list[PeerWorkers]:
+def _open_node(home: Path, keeping: bool) -> Node | None:
     try:
         node = Node(home)
     except Exception as exc:  # noqa: BLE001 - a broken config must not kill the server; wait for a fix
-        log.error("sync paused: %s", describe(exc))
-        return []
+        state = "sync keeps the last good configuration" if keeping else "sync paused"
+        log.error("%s: %s", state, describe(exc), exc_info=not isinstance(exc, ConfigError))
+        record_error(home, describe(exc), now_us())
+        return None
+    clear_error(home)
+    return node
+
+
+def _stop_workers(generation: threading.Event, workers: list[PeerWorkers]) -> None:
+    generation.set()
+    for worker in workers:
+        worker.join(float(worker.node.config["sync.timeout"]) + 1)
+
+
+def _start_workers(node: Node, stop: threading.Event) -> list[PeerWorkers]:
     workers = [PeerWorkers(node, peer, stop) for peer in node.config.peers.values()]
     for worker in workers:
         worker.start()

@@ -1,7 +1,9 @@
 """One sync round: push then pull with every peer, each peer in its own thread.
 
 A peer that is down fails fast; one that hangs fails after `sync.timeout` per
-request. Either way the other peers' threads are not held up.
+request. Either way the other peers' threads are not held up. Each peer's part of a
+round is one log line with its counts; a failure that is not a peer's or the
+network's (a bug here) is logged with its traceback.
 """
 from __future__ import annotations
 
@@ -10,10 +12,14 @@ from dataclasses import dataclass
 
 from ..config import Peer
 from ..home import Node
+from ..logs import get_logger
 from . import health
-from .client import PeerClient, describe
+from .client import PeerClient, describe, is_expected_failure
 from .pull import DEFAULT_PAGE_SIZE, PullCounts, pull_peer
 from .push import PushCounts, push_peer
+
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -42,11 +48,27 @@ def sync_peer(node: Node, peer: Peer, page_size: int = DEFAULT_PAGE_SIZE) -> Pee
     except Exception as exc:  # noqa: BLE001 - any failure of one peer is that peer's error, not the round's
         result.error = describe(exc)
         health.failed(node.store, peer.name, result.error)
+        if not is_expected_failure(exc):
+            log.exception("sync with %s failed unexpectedly", peer.name)
     else:
         health.succeeded(node.store, peer.name)
     finally:
         client.close()
+    log_result(result)
     return result
+
+
+def log_result(result: PeerResult) -> None:
+    c = result.pulled.counts
+    fields = {"peer": result.peer, "received": result.pulled.received, "accepted": c["accepted"],
+              "duplicate": c["duplicate"], "quarantined": c["quarantined"], "rejected": c["rejected"],
+              "pushed": result.pushed.posted, "error": result.error}
+    text = (f"sync {result.peer}: received {result.pulled.received}, accepted {c['accepted']}, duplicate "
+            f"{c['duplicate']}, quarantined {c['quarantined']}, rejected {c['rejected']}; pushed {result.pushed.posted}")
+    if result.error:
+        log.warning("%s; failed: %s", text, result.error, extra={"fields": fields})
+    else:
+        log.info("%s", text, extra={"fields": fields})
 
 
 def sync_round(node: Node, peers: list[Peer], page_size: int = DEFAULT_PAGE_SIZE) -> list[PeerResult]:

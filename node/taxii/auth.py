@@ -1,7 +1,8 @@
 """Who is asking: HTTP Basic (peer name + token), `Token <secret>` or `Bearer <secret>`.
 
 No Authorization header means an anonymous caller, who may read `public` feeds only.
-A header that is present but wrong is always a 401, even where anonymous access would do.
+A header that is present but wrong is always a 401, even where anonymous access would do,
+and is logged (the scheme, the peer name tried, the address; never the secret).
 """
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from dataclasses import dataclass
 
 from flask import g, request
 
+from ..accesslog import set_caller
 from ..appctx import current_node
-from .errors import unauthorized
+from ..logs import get_logger, shown
+from .errors import TaxiiError, unauthorized
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,37 @@ class Caller:
 def current_caller() -> Caller:
     caller = g.get("taxii_caller")
     if caller is None:
-        caller = g.taxii_caller = identify(request.headers.get("Authorization"))
+        try:
+            caller = g.taxii_caller = identify(request.headers.get("Authorization"))
+        except TaxiiError as exc:
+            _log_failure(request.headers.get("Authorization") or "", exc.description)
+            raise
+        if caller.peer is not None:
+            set_caller("peer", caller.peer)
     return caller
+
+
+SCHEMES = ("basic", "token", "bearer")
+
+
+def _log_failure(header: str, why: str) -> None:
+    """The scheme (only a known one: a header that is a bare secret must not reach the
+    log) and, for Basic, the peer name before the colon; never what follows it."""
+    scheme, _, credentials = header.strip().partition(" ")
+    named = scheme if scheme.lower() in SCHEMES else "unknown"
+    log.warning("TAXII authentication failed from %s: %s (scheme %s%s)", request.remote_addr, why, named,
+                _claimed_name(named, credentials))
+
+
+def _claimed_name(scheme: str, credentials: str) -> str:
+    """", peer NAME" for Basic credentials that have a colon, else ""."""
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        name, colon, _ = base64.b64decode(credentials.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return f", peer {shown(name, 32)}" if colon else ""
 
 
 def identify(header: str | None) -> Caller:

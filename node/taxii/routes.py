@@ -5,7 +5,6 @@ files (readers, writers) and, on the way out, by the TLP ceiling of each feed.
 """
 from __future__ import annotations
 
-import logging
 from functools import wraps
 
 from flask import Blueprint, current_app, request
@@ -14,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from ..appctx import current_node
 from ..config import Feed
 from ..errors import QalqanError
+from ..logs import get_logger
 from . import filters as filters_mod
 from . import paging, queries, resources, status, writes
 from .access import collection_resource, sees, visible_feed
@@ -21,7 +21,7 @@ from .auth import current_caller
 from .errors import MEDIA_TYPE, TaxiiError, error_response, json_response, not_found, taxii_response, unauthorized
 from .media import check_accept
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 blueprint = Blueprint("taxii", __name__)
 ROOT = "/taxii2/"
@@ -64,6 +64,7 @@ def _http_error(exc: HTTPException):
 
 @blueprint.errorhandler(QalqanError)
 def _qalqan_error(exc: QalqanError):
+    log.warning("TAXII %s %s answered %d: %s", request.method, request.path, exc.http_status, exc.message)
     return error_response(exc.http_status, exc.message)
 
 

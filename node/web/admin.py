@@ -1,4 +1,5 @@
-"""Admin pages: peers and their sync state, the quarantine."""
+"""Admin pages: peers and their sync state, the quarantine; the banner that tells
+admins a config edit did not load."""
 from __future__ import annotations
 
 import json
@@ -7,12 +8,26 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..appctx import current_node
+from ..timefmt import us_to_taxii
 from ..wellknown import NODE_KEYS_EXT
 from . import blueprint
 from .auth import admin_required
 from .forms import PostForm, QuarantineDeleteForm
 
 QUARANTINE_PAGE = 200
+
+
+@blueprint.context_processor
+def config_error_banner() -> dict:
+    """`config_error` for base.html: the message of a config edit that does not load,
+    shown to admins only (it names files and keys)."""
+    if not (current_user.is_authenticated and current_user.is_admin):
+        return {}
+    error = current_node().config_error
+    if error is None:
+        return {}
+    message, since = error
+    return {"config_error": message, "config_error_since": us_to_taxii(since)}
 
 
 @blueprint.route("/admin/peers")

@@ -9,13 +9,17 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
+from ..accesslog import set_caller
 from ..appctx import current_node
+from ..logs import get_logger, shown
 from ..users import check_login
 from . import blueprint, sessions, throttle
 from .forms import LoginForm, PostForm
 from ..incident_index import backfill
 
 OPEN_ENDPOINTS = {"web.login", "web.static"}
+
+log = get_logger(__name__)
 
 
 class Analyst(UserMixin):
@@ -52,7 +56,10 @@ def _set_up(state) -> None:
 
 @blueprint.before_request
 def require_account():
-    if request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+    if request.endpoint in OPEN_ENDPOINTS:  # before current_user: loading it on the log-in page
+        return None                        # would clear the session's remember-me state
+    if current_user.is_authenticated:
+        set_caller("user", current_user.name)
         return None
     return redirect(url_for("web.login", next=request.full_path if request.query_string else request.path))
 
@@ -107,15 +114,19 @@ def login():
         if wait:
             form.form_errors.append(f"Too many failed log-in attempts. Try again in {(wait + 59) // 60} min.")
             status = 429
+            log.warning("UI log-in refused (too many failures) for user %s from %s", shown(name, 32), address)
         else:
             row = check_login(store, name, form.password.data)
             if row is None:
                 throttle.record_failure(store, address, name)
                 form.form_errors.append("Wrong user name or password.")
                 status = 401
+                log.warning("UI log-in failed for user %s from %s", shown(name, 32), address)
             else:
                 throttle.clear(store, address, name)
                 login_user(Analyst(row["name"], row["role"], sessions.start(store, row["name"])))
+                set_caller("user", row["name"])
+                log.info("UI log-in: user %s from %s", row["name"], address)
                 return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400

@@ -1,9 +1,14 @@
 """Response headers of every UI page: no inline scripts or styles, no framing."""
 from __future__ import annotations
 
-from flask import Response, render_template
+from flask import Response, render_template, request
+from werkzeug.exceptions import HTTPException
 
+from ..errors import QalqanError
+from ..logs import get_logger
 from . import blueprint
+
+log = get_logger(__name__)
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
@@ -33,3 +38,22 @@ def add_security_headers(response: Response) -> Response:
 @blueprint.errorhandler(404)
 def error_page(error):
     return render_template("error.html", code=error.code, name=error.name, description=error.description), error.code
+
+
+@blueprint.errorhandler(QalqanError)
+def refused_page(error: QalqanError):
+    """A library refusal that reached a view: its one sentence, with its status."""
+    log.warning("UI %s %s answered %d: %s", request.method, request.path, error.http_status, error.message)
+    return render_template("error.html", code=error.http_status, name="Not possible",
+                           description=error.message), error.http_status
+
+
+@blueprint.errorhandler(Exception)
+def failure_page(error: Exception):
+    """Any other HTTP error gets the same page; anything unexpected is logged with its
+    traceback and answered 500, without details for the browser."""
+    if isinstance(error, HTTPException):
+        return error if error.code is None else error_page(error)
+    log.exception("UI request failed: %s %s", request.method, request.path)
+    return render_template("error.html", code=500, name="Internal Server Error",
+                           description="Something went wrong on the server; the error is in its log."), 500

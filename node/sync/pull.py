@@ -83,7 +83,8 @@ def pull_peer(node: Node, peer: Peer, client: PeerClient, page_size: int = DEFAU
 
 def _ingest_page(node: Node, peer: Peer, feed_id: str, page: Page) -> dict[str, int]:
     with node.store.transaction():
-        summary = node.ingest.run(page.objects, Door.for_peer(peer.name, peer), batch=len(page.objects) + 1, keep_outcomes=False)
+        summary = node.ingest.run(page.objects, Door.for_peer(peer.name, peer), batch=len(page.objects) + 1,
+                                  keep_outcomes=False)
         counts = dict(summary.counts)
         health.add_counts(node.store, peer.name, {
             "received": len(page.objects), "accepted": counts[ACCEPTED], "duplicates": counts[DUPLICATE],

@@ -206,4 +206,4 @@ def test_serve_names_the_host_when_it_is_not_an_address_of_this_machine(tmp_path
 def test_serve_names_a_missing_node_key(tmp_path):
     home = make_home(tmp_path, "kz", "KZ")
     (home / "keys" / "node.key").unlink()
-    assert "keys/node.key: the node key is missing" in refused_start(home)
+    assert "keys/node.key: no node key" in refused_start(home)

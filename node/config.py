@@ -103,7 +103,7 @@ class Feed:
         return "public" in self.readers
 
     def rule(self) -> FeedRule:
-        return FeedRule(self.name, self.max_tlp, frozenset(self.writers))
+        return FeedRule(self.name, self.max_tlp, frozenset(self.writers), frozenset(self.readers))
 
     def may_read(self, peer: str | None) -> bool:
         return self.is_public or (peer is not None and peer in self.readers)

@@ -15,6 +15,7 @@ from . import __version__, logs
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
+from .keyreset import add_key_reset_commands
 from .server import add_serve_command
 from .sync import add_sync_command
 
@@ -47,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="public base URL with no path, e.g. http://127.0.0.1:8001")
     p.set_defaults(run=cmd_init)
 
-    command("card", "print this node's card (its signed identity) as JSON").set_defaults(run=cmd_card)
+    p = command("card", "print this node's card (its signed identity) as JSON")
+    p.add_argument("--fingerprint", action="store_true", help="print only its fingerprint, to compare out of band")
+    p.set_defaults(run=cmd_card)
 
     peer = command("peer", "manage partner nodes").add_subparsers(dest="peer_command", required=True)
     p = peer.add_parser("add", parents=[home], help="pin a partner's card and add it to config")
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revoke-old", action="store_true",
                    help="mark the old key revoked now: nothing it signs is accepted after this")
     p.set_defaults(run=cmd_key_rotate)
+    add_key_reset_commands(key, trust, home)
 
     token = command("token", "credentials for peers").add_subparsers(dest="token_command", required=True)
     p = token.add_parser("create", parents=[home], help="make a secret for peer NAME to use against this node")
@@ -147,7 +151,12 @@ def cmd_init(args) -> int:
 
 
 def cmd_card(args) -> int:
-    print(json.dumps(open_node(args).card(), ensure_ascii=False, indent=2))
+    card = open_node(args).card()
+    if args.fingerprint:
+        from .trust import card_fingerprint
+        print(card_fingerprint(card))
+        return 0
+    print(json.dumps(card, ensure_ascii=False, indent=2))
     return 0
 
 

@@ -18,6 +18,7 @@ from .errors import ConfigError, InputError, QalqanError
 from .keyreset import add_key_reset_commands
 from .server import add_serve_command
 from .sync import add_sync_command
+from .tls import add_tls_command
 
 USAGE_ERRORS = (InputError, ConfigError)
 PARALLEL_IMPORT_BYTES = 4 * 1024 * 1024
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unsigned", action="store_true",
                    help="a TAXII source that does not sign (e.g. another vendor's server): its objects are stored "
                         "as external and never relayed")
+    p.add_argument("--ca", help="CA bundle, or the partner's self-signed certificate, to trust for its HTTPS "
+                                "(default: the system's CAs)")
+    p.add_argument("--client-cert", help="certificate to present when the partner asks for one (mutual TLS)")
+    p.add_argument("--client-key", help="private key of --client-cert")
     p.set_defaults(run=cmd_peer_add)
 
     trust = command("trust", "manage the trust store").add_subparsers(dest="trust_command", required=True)
@@ -120,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_command(command)
     add_backup_commands(command)
     add_disarm_command(command)
+    add_tls_command(command, home)
     return parser
 
 
@@ -161,14 +167,19 @@ def cmd_card(args) -> int:
 
 
 def cmd_peer_add(args) -> int:
+    from .tls import place_peer_file
     node = open_node(args)
     card = None if args.unsigned and args.card is None else _read_card(args.card)
+    if bool(args.client_cert) != bool(args.client_key):
+        raise InputError("--client-cert and --client-key go together")
+    tls = {role: place_peer_file(node.home, getattr(args, role), args.name, role)
+           for role in ("ca", "client_cert", "client_key") if getattr(args, role)}
     if card is not None:
         result, released = node.add_peer(args.name, card, args.url, args.token, args.token_env,
-                                         args.pull, args.push, signed=not args.unsigned)
+                                         args.pull, args.push, signed=not args.unsigned, tls=tls)
     else:
         result, released = node.add_peer(args.name, {}, args.url, args.token, args.token_env,
-                                         args.pull, args.push, signed=False)
+                                         args.pull, args.push, signed=False, tls=tls)
     print(f"peer {args.name}: {result}" + (f" {card['id']}" if card else ""))
     _print_released(released)
     return 0

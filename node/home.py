@@ -178,7 +178,9 @@ class Node:
         return result, self.ingest.release_quarantine()
 
     def add_peer(self, name: str, card: dict, url: str, token: str | None = None, token_env: str | None = None,
-                 pull: list[str] = (), push: list[str] = (), signed: bool = True) -> tuple[str, Summary]:
+                 pull: list[str] = (), push: list[str] = (), signed: bool = True,
+                 tls: dict[str, str] | None = None) -> tuple[str, Summary]:
+        """`tls`: the peer's `ca`, `client_cert`, `client_key` (paths relative to the home)."""
         result, released = self.trust_card(card) if signed else ("unsigned source", Summary())
 
         def change(data: dict) -> None:
@@ -194,6 +196,7 @@ class Node:
             entry["push"] = list(push)
             if not signed:
                 entry["signed"] = False
+            entry.update({k: v for k, v in (tls or {}).items() if v})
             peers[name] = entry
             data["peers"] = peers
         config_mod.update_config(self.home, change)

@@ -8,6 +8,7 @@ as for every door into the node), a timeout on every request, and the last page'
 """
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -26,12 +27,15 @@ MANIFEST_IDS_PER_REQUEST = 50
 
 
 class _TimeoutSession(requests.Session):
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, ca: str | None = None):
         super().__init__()
         self.timeout = timeout
+        self.ca = ca
 
     def request(self, *args, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
+        if self.ca:  # per request, or REQUESTS_CA_BUNDLE in the environment would win over the peer's `ca`
+            kwargs.setdefault("verify", self.ca)
         return super().request(*args, **kwargs)
 
 
@@ -47,11 +51,15 @@ def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
 
 
 class PeerConnection(_HTTPConnection):
-    def __init__(self, secret: str | None, timeout: float):
+    def __init__(self, secret: str | None, timeout: float, ca: str | None = None,
+                 client_cert: tuple[str, str] | None = None):
+        """`ca`: the CA bundle (or self-signed certificate) to trust instead of the
+        system's; `client_cert`: (certificate, key) files to present for mutual TLS."""
         super().__init__(version="2.1")
         self.session.close()  # replaced by one that puts a timeout on every request
-        self.session = _TimeoutSession(timeout)
+        self.session = _TimeoutSession(timeout, ca)
         self.session.auth = auth_for(secret)
+        self.session.cert = client_cert
         self.last_headers: requests.structures.CaseInsensitiveDict = requests.structures.CaseInsensitiveDict()
 
     def get(self, url, headers=None, params=None):
@@ -85,11 +93,69 @@ def describe(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} from {exc.response.url}{_taxii_error_title(exc.response)}"
+    if isinstance(exc, requests.ConnectionError):
+        tls = tls_failure(exc)
+        if tls:
+            return f"TLS with {exc.request.url if exc.request else 'the peer'} failed: {tls}"
     if isinstance(exc, requests.Timeout):
         return f"no answer within the timeout ({exc.request.url if exc.request else 'request'})"
     if isinstance(exc, requests.ConnectionError):
         return f"cannot connect ({exc.request.url if exc.request else 'peer'})"
     return f"{type(exc).__name__}: {exc}"
+
+
+# OpenSSL verification codes (X509_V_ERR_*) a partner's certificate most often fails with
+_UNTRUSTED = {18, 19, 20, 21, 2, 27}
+_EXPIRED, _NOT_YET_VALID, _NAME_MISMATCH, _IP_MISMATCH = 10, 9, 62, 64
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """What went wrong in the TLS handshake behind a requests error, in one sentence
+    an operator can act on; None when the failure was not TLS."""
+    cause = _ssl_cause(exc)
+    if cause is None:
+        return None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        code = cause.verify_code
+        if code in _UNTRUSTED:
+            return ("the partner's certificate is not trusted (issued by an unknown CA, or self-signed): "
+                    "set the peer's `ca` to the CA bundle or certificate the partner gave you")
+        if code == _EXPIRED:
+            return "the partner's certificate has expired"
+        if code == _NOT_YET_VALID:
+            return "the partner's certificate is not valid yet (check both clocks)"
+        if code in (_NAME_MISMATCH, _IP_MISMATCH):
+            return "the partner's certificate is for another name than the host in the peer's url"
+        return f"the partner's certificate was refused ({cause.verify_message})"
+    reason = (cause.reason or str(cause)).upper()
+    if "CERTIFICATE_REQUIRED" in reason or "HANDSHAKE_FAILURE" in reason:
+        return ("the partner requires a client certificate: set the peer's `client_cert` and `client_key` "
+                "(`qalqan tls client-cert` makes them)")
+    if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason or "CERTIFICATE_UNKNOWN" in reason:
+        return "the partner did not accept this node's client certificate (its CA is not in the partner's tls_client_ca)"
+    if "CERTIFICATE_EXPIRED" in reason:
+        return "the partner refused this node's client certificate as expired"
+    if isinstance(cause, ssl.SSLEOFError) or "EOF" in reason:
+        # what a server that refuses the client certificate without an alert looks like
+        return ("the partner closed the connection during the handshake: most likely it did not accept this "
+                "node's client certificate (check the peer's client_cert and the partner's tls_client_ca)")
+    return f"handshake error ({cause.reason or cause})"
+
+
+def _ssl_cause(exc: BaseException, depth: int = 0) -> ssl.SSLError | None:
+    """The ssl.SSLError that requests and urllib3 wrap (in args, `reason`, causes)."""
+    if isinstance(exc, ssl.SSLError):
+        return exc
+    if depth > 6 or not isinstance(exc, BaseException):
+        return None
+    inner = [*(a for a in exc.args if isinstance(a, BaseException)), getattr(exc, "reason", None),
+             exc.__cause__, exc.__context__]
+    for candidate in inner:
+        if isinstance(candidate, BaseException):
+            found = _ssl_cause(candidate, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _taxii_error_title(response: requests.Response) -> str:
@@ -107,7 +173,8 @@ class PeerClient:
 
     def __init__(self, peer: Peer, timeout: float):
         self.peer = peer
-        self.conn = PeerConnection(peer.secret(), timeout)
+        cert = (peer.tls_file("client_cert"), peer.tls_file("client_key")) if peer.client_cert else None
+        self.conn = PeerConnection(peer.secret(), timeout, peer.tls_file("ca"), cert)
         self._collections: list[Collection] | None = None
 
     def close(self) -> None:

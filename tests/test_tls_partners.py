@@ -209,3 +209,11 @@ def test_a_peer_entry_naming_a_missing_ca_file_is_refused_naming_the_key(kz):
     edit_config(kz, "peers", {"uz": {"url": "https://127.0.0.1:9/taxii2/", "ca": "keys/absent.pem"}})
     out = run("status", "--home", kz)
     assert out.returncode == 2 and "key 'peers.uz.ca': " in out.stderr and "absent.pem" in out.stderr
+
+
+def test_the_reference_configs_peers_example_documents_the_tls_keys():
+    from node.config import PEER_PEM_FILES
+    text = (REPO / "config.yaml").read_text("utf-8")
+    example = text[text.index("# peers:"):]
+    for key in PEER_PEM_FILES:
+        assert f"#     # {key}: keys/" in example, key

@@ -229,7 +229,8 @@ def add_tls_command(command, home) -> None:
 
 def _cmd_init(args) -> int:
     written = init(Path(args.home), args.name, args.mutual)
-    print(f"server certificate {written['server_cert']} for {written['names']}, signed by this node's CA {written['ca']}")
+    print(f"server certificate {written['server_cert']} for {written['names']}, "
+          f"signed by this node's CA {written['ca']}")
     if args.mutual:
         print(f"client certificates asked for, trusted from {written['client_cas']} (add partners' CAs with "
               f"`qalqan tls trust-client --ca FILE`); this node's own: {written['client_cert']}")

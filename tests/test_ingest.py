@@ -57,7 +57,8 @@ def test_objects_from_a_trusted_peer_are_accepted_and_relayed_to_feeds_naming_it
     regional = kz.config.feed("regional").id
     assert kz.store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'", [regional])["n"] == 1
     bilateral = kz.config.feed("bilateral").id  # uz is not among its writers
-    assert kz.store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'", [bilateral])["n"] == 0
+    assert kz.store.one(
+        "SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'", [bilateral])["n"] == 0
 
 
 def test_amber_from_a_peer_goes_back_to_it_only_in_a_feed_it_alone_reads(kz, uz):

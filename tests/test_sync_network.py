@@ -14,8 +14,8 @@ from node.ingest import OWN, Door
 from node.signing import canonical, signature_of
 
 from conftest import incident_record
-from sync_fixtures import Network, edit_yaml, held, publish_notes, quarantined_ids, run, signed_notes, stored_json, taxii_post, \
-    wait_until
+from sync_fixtures import Network, edit_yaml, held, publish_notes, quarantined_ids, run, signed_notes, stored_json, \
+    taxii_post, wait_until
 
 
 @pytest.fixture

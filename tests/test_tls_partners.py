@@ -133,7 +133,7 @@ def test_tls_init_makes_a_ca_and_a_server_certificate_for_the_node_url_and_names
     out = run("tls", "init", "--name", "qalqan.example.kz", "--mutual", "--home", kz)
     assert out.returncode == 0, out.stderr
     config = yaml.safe_load((kz / "config.yaml").read_text())
-    assert config["server"]["tls_cert"] == "keys/tls-server.pem" and config["server"]["tls_key"] == "keys/tls-server.key"
+    assert (config["server"]["tls_cert"], config["server"]["tls_key"]) == ("keys/tls-server.pem", "keys/tls-server.key")
     assert config["server"]["tls_client_ca"] == "keys/tls-client-cas.pem"
     for key in ("tls-ca.key", "tls-server.key", "tls-client.key"):
         assert oct((kz / "keys" / key).stat().st_mode & 0o777) == "0o600", key

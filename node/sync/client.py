@@ -132,7 +132,8 @@ def tls_failure(exc: BaseException) -> str | None:
         return ("the partner requires a client certificate: set the peer's `client_cert` and `client_key` "
                 "(`qalqan tls client-cert` makes them)")
     if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason or "CERTIFICATE_UNKNOWN" in reason:
-        return "the partner did not accept this node's client certificate (its CA is not in the partner's tls_client_ca)"
+        return ("the partner did not accept this node's client certificate "
+                "(its CA is not in the partner's tls_client_ca)")
     if "CERTIFICATE_EXPIRED" in reason:
         return "the partner refused this node's client certificate as expired"
     if isinstance(cause, ssl.SSLEOFError) or "EOF" in reason:

@@ -217,3 +217,19 @@ def test_the_reference_configs_peers_example_documents_the_tls_keys():
     example = text[text.index("# peers:"):]
     for key in PEER_PEM_FILES:
         assert f"#     # {key}: keys/" in example, key
+
+
+def test_sync_and_status_report_the_tls_failure_in_one_sentence(kz, pki, tmp_path):
+    uz = tmp_path / "uz"
+    init_home(uz, "uz", "UZ")
+    card = tmp_path / "kz-card.json"
+    card.write_text(run("card", "--home", kz).stdout)
+    with serve_with(kz, pki, "expired") as base:
+        out = run("peer", "add", "kz", "--card", card, "--url", base + "/taxii2/", "--pull", "regional",
+                  "--ca", pki["ca"], "--home", uz)
+        assert out.returncode == 0, out.stderr
+        out = run("sync", "--once", "--home", uz)
+    assert out.returncode == 1
+    assert f"qalqan: peer kz failed: TLS with {base}/taxii2/ failed: the partner's certificate has expired" \
+        in out.stderr
+    assert "the partner's certificate has expired" in run("status", "--home", uz).stdout

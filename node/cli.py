@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, logs
+from .access import add_access_commands
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     token = command("token", "credentials for peers").add_subparsers(dest="token_command", required=True)
     p = token.add_parser("create", parents=[home], help="make a secret for peer NAME to use against this node")
     p.add_argument("name")
+    p.add_argument("--keep-old", action="store_true", help="leave the peer's older tokens working")
     p.set_defaults(run=cmd_token_create)
 
     user = command("user", "web UI accounts").add_subparsers(dest="user_command", required=True)
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_command(command)
     add_backup_commands(command)
     add_disarm_command(command)
+    add_access_commands(command, {"home": home, "peer": peer, "trust": trust, "token": token, "user": user})
     return parser
 
 
@@ -186,8 +189,10 @@ def cmd_key_rotate(args) -> int:
 
 
 def cmd_token_create(args) -> int:
-    secret = open_node(args).create_token(args.name)
+    secret = open_node(args).create_token(args.name, keep_old=args.keep_old)
     print(f"token for {args.name} (shown once): {secret}")
+    if not args.keep_old:
+        print(f"older tokens of {args.name}, if any, are revoked", file=sys.stderr)
     return 0
 
 

@@ -279,8 +279,8 @@ class Node:
 
     # -- tokens ------------------------------------------------------------------
 
-    def create_token(self, peer: str) -> str:
-        return tokens.create(self.store, peer)
+    def create_token(self, peer: str, keep_old: bool = False, by: str = "cli") -> str:
+        return tokens.create(self.store, peer, keep_old=keep_old, by=by)
 
     def peer_identity(self, peer: str) -> str | None:
         entry = self.config.peers.get(peer)

@@ -205,12 +205,14 @@ def load(home: Path) -> Config:
         for key in ("pull", "push"):
             for ref in getattr(peer, key):
                 if not _looks_like_feed_ref(ref):
-                    raise ConfigError(f"{path}: key 'peers.{peer.name}.{key}': {ref!r} is not a feed name or id")
+                    raise ConfigError(f"{path}: key 'peers.{peer.name}.{key}': {ref!r} is not a collection "
+                                      "id, title or alias")
     return Config(home=home, values=values, peers=peers, feeds=feeds)
 
 
 def _looks_like_feed_ref(ref: Any) -> bool:
-    return isinstance(ref, str) and (bool(NAME_RE.match(ref)) or _is_uuid(ref))
+    """A partner's collection id, alias (its feed name) or title: a title may be any line of text."""
+    return isinstance(ref, str) and ref.strip() != "" and ref.isprintable()
 
 
 def _is_uuid(text: str) -> bool:

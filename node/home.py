@@ -30,7 +30,7 @@ from .sco import SCO_TYPES
 from .signing import SigningKey, key_id_of, sign, signature_of
 from .store import Store
 from .trust import TrustStore, keys_of_card
-from .verify import check as check_object
+from .verify import QUARANTINED, check as check_object
 from .wellknown import well_known_objects
 from . import wire
 
@@ -224,17 +224,28 @@ class Node:
         door = Door.for_peer(source, self.config.peers[source]) if source else Door(IMPORT)
         return self.ingest.run(wire.iter_objects(stream), door, keep_outcomes=False, workers=workers)
 
-    def verify_stream(self, open_stream) -> list[tuple[str, str]]:
+    def verify_stream(self, open_stream, trust_file_cards: bool = False) -> list[tuple[str, str]]:
         """Check every object of a file as ingest would, storing nothing; returns
-        (object id, reason) per object that would be rejected or quarantined. Cards in
-        the file lend their keys (see _keys_of_cards_in_file)."""
+        (object id, reason) per object that would be rejected or quarantined.
+
+        Validity is not trust: an object whose signature verifies only with a key lent by
+        a card in the same file (see _keys_of_cards_in_file) is reported "valid
+        signature, signer not trusted", unless `trust_file_cards` accepts such cards."""
         with open_stream() as stream:
             lent = self._keys_of_cards_in_file(wire.iter_objects(stream))
-        keys = {**lent, **self.trust.keys()}  # a pinned key always wins over a lent one
+        pinned = self.trust.keys()
+        with_lent = {**lent, **pinned}  # a pinned key always wins over a lent one
         failures = []
         with open_stream() as stream:
             for index, obj in enumerate(wire.iter_objects(stream)):
-                item = check_object(obj, IMPORT, keys)
+                item = check_object(obj, IMPORT, pinned)
+                if item.outcome is not None and item.outcome.status == QUARANTINED and lent:
+                    item = check_object(obj, IMPORT, with_lent)
+                    if not item.failed and not trust_file_cards:
+                        failures.append((item.id or f"objects[{index}]", _with_id(
+                            item.id, f"valid signature, signer not trusted ({_signer_of(obj)} is not pinned here; "
+                                     "its card is only in the file)")))
+                        continue
                 if item.failed:
                     failures.append((item.id or f"objects[{index}]", _with_id(item.id, item.outcome.reason)))
         return failures
@@ -293,8 +304,9 @@ class Node:
     # -- status ------------------------------------------------------------------
 
     def status(self) -> dict:
+        from .sync.health import peer_states
         counts = self.store.counts()
-        peers = {r["name"]: r for r in self.store.query("SELECT * FROM peers")}
+        peers = peer_states(self.store)
         return {
             "name": self.config.name, "identity": self.config.identity, "country": self.config["node.country"],
             "key_id": self.signing_key.key_id, "counts": counts,
@@ -303,6 +315,11 @@ class Node:
             "trusted": self.trust.cards(),
         }
 
+
+
+def _signer_of(obj: dict) -> str:
+    sig = signature_of(obj)
+    return sig.get("signer", "the signer") if isinstance(sig, dict) else "the signer"
 
 
 def _with_id(oid: str | None, reason: str) -> str:

@@ -47,16 +47,16 @@ def remove_user(store: Store, name: str, by: str = "cli") -> None:
         store.audit("user-removed", None, None, by, f"user {name} removed; {ended} web session(s) ended")
 
 
-def set_password(store: Store, name: str, password: str, keep_session: str | None = None, by: str = "cli") -> int:
-    """Give `name` a new password and end its web sessions but `keep_session` (the id of
-    the one the change was made from); returns how many ended."""
+def set_password(store: Store, name: str, password: str, by: str = "cli") -> int:
+    """Give `name` a new password and end its web sessions (whoever held the old one is
+    logged out); returns how many ended."""
     if len(password) < MIN_PASSWORD:
         raise InputError(f"password: at least {MIN_PASSWORD} characters")
     with store.transaction() as db:
         if not db.execute("UPDATE users SET password_hash = ? WHERE name = ?",
                           [generate_password_hash(password), name]).rowcount:
             raise InputError(f"NAME: no user named {name!r}")
-        ended = db.execute("DELETE FROM web_sessions WHERE user = ? AND id IS NOT ?", [name, keep_session]).rowcount
+        ended = db.execute("DELETE FROM web_sessions WHERE user = ?", [name]).rowcount
         store.audit("user-password", None, None, by, f"password of user {name} changed; {ended} web session(s) ended")
     return ended
 

@@ -98,8 +98,8 @@ def test_feed_grant_and_revoke_by_name_or_id_edit_the_feed_file(kz_home, capsys)
     assert code == 0 and "readers tm; writers tm" in out
     assert feed_file(kz_home, "bilateral")["readers"] == ["tm"]
     reasons = [r["reason"] for r in audit(Node(kz_home), "feed-granted") + audit(Node(kz_home), "feed-revoked")]
-    assert reasons == ["feed bilateral: uz may read", "feed bilateral: uz may write", "feed bilateral: tm may read+write",
-                       "feed bilateral: uz may no longer read or write"]
+    assert reasons == ["feed bilateral: uz may read", "feed bilateral: uz may write",
+                       "feed bilateral: tm may read+write", "feed bilateral: uz may no longer read or write"]
 
 
 def test_feed_grant_refuses_what_the_feed_file_would_refuse(kz_home, capsys):
@@ -209,7 +209,8 @@ def test_user_list_remove_and_passwd_end_the_accounts_sessions(kz_home, capsys):
     assert code == 0 and [line.split()[:2] for line in out.splitlines()] == [["ana", "analyst"], ["root", "admin"]]
     assert "sessions 1" in out and "password" not in out
     assert qalqan(kz_home, "user", "remove", "ana", capsys=capsys)[:2] == (0, "user ana removed\n")
-    assert sessions.user_of(node.store, ana_session) is None and check_login(node.store, "ana", "analyst-password-1") is None
+    assert sessions.user_of(node.store, ana_session) is None
+    assert check_login(node.store, "ana", "analyst-password-1") is None
     assert sessions.user_of(node.store, root_session)["name"] == "root"
     code, _, err = qalqan(kz_home, "user", "remove", "ana", capsys=capsys)
     assert code == 2 and "no user named 'ana'" in err
@@ -222,7 +223,8 @@ def test_user_passwd_reads_the_new_password_from_stdin_and_ends_sessions(kz_home
     session = sessions.start(node.store, "root")
     out = run_qalqan("user", "passwd", "root", "--password-stdin", input="a-new-password-34\n", home=kz_home)
     assert out.returncode == 0 and "1 web session(s) ended" in out.stdout
-    assert check_login(node.store, "root", "a-new-password-34") and not check_login(node.store, "root", "admin-password-12")
+    assert check_login(node.store, "root", "a-new-password-34")
+    assert not check_login(node.store, "root", "admin-password-12")
     assert sessions.user_of(node.store, session) is None
     assert "a-new-password" not in json.dumps(node.store.query("SELECT * FROM audit"))
     short = run_qalqan("user", "passwd", "root", "--password-stdin", input="short\n", home=kz_home)

@@ -135,7 +135,8 @@ class FeedGrantForm(FlaskForm):
     """Admin access page: let a peer read and/or write a feed."""
     feed = HiddenField()
     peer = StringField("Peer", render_kw={"placeholder": "peer name", "size": 12, "autocomplete": "off"})
-    rights = SelectField("Rights", choices=[("read", "read"), ("write", "write"), ("read+write", "read and write")])
+    rights = SelectField("Rights", choices=[SelectChoice("read", "read"), SelectChoice("write", "write"),
+                                                   SelectChoice("read+write", "read and write")])
 
 
 class FeedRevokeForm(FlaskForm):

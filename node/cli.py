@@ -191,10 +191,13 @@ def cmd_key_rotate(args) -> int:
 
 
 def cmd_token_create(args) -> int:
-    secret = open_node(args).create_token(args.name, keep_old=args.keep_old)
+    from .tokens import list_tokens
+    node = open_node(args)
+    older = sum(1 for row in list_tokens(node.store) if row["peer"] == args.name)
+    secret = node.create_token(args.name, keep_old=args.keep_old)
     print(f"token for {args.name} (shown once): {secret}")
-    if not args.keep_old:
-        print(f"older tokens of {args.name}, if any, are revoked", file=sys.stderr)
+    if older and not args.keep_old:
+        print(f"{older} older token(s) of {args.name} revoked (--keep-old keeps them)", file=sys.stderr)
     return 0
 
 

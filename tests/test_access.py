@@ -133,7 +133,7 @@ def test_a_new_token_revokes_the_old_one_unless_keep_old(kz_home, capsys):
     assert node.peer_for_token(first) == "uz" and node.peer_for_token(second) == "uz"
     code, out, err = qalqan(kz_home, "token", "create", "uz", capsys=capsys)
     third = out.split()[-1]
-    assert code == 0 and "older tokens of uz" in err
+    assert code == 0 and "2 older token(s) of uz revoked" in err
     assert node.peer_for_token(first) is None and node.peer_for_token(second) is None
     assert node.peer_for_token(third) == "uz"
     assert len(audit(node, "token-revoked")) == 2 and len(audit(node, "token-created")) == 3

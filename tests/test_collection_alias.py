@@ -57,3 +57,16 @@ def test_a_name_the_partner_offers_no_collection_for_says_id_alias_or_title(pair
     out = uz.sync()
     assert out.returncode == 1
     assert "peer kz offers no collection 'public-ish' to this node (by id, alias or title)" in out.stderr
+
+
+def test_a_partner_pushes_by_alias(pair):
+    kz, uz, token, kz_card = pair
+    assert run("feed", "grant", "bilateral", "uz", "--write", "--home", kz.home).returncode == 0
+    assert run("feed", "grant", "bilateral", "kz", "--read", "--home", uz.home).returncode == 0  # what UZ pushes
+    added = run("peer", "add", "kz", "--card", kz_card, "--url", kz.discovery, "--token", token,
+                "--push", "bilateral", "--home", uz.home)
+    assert added.returncode == 0, added.stderr
+    notes = publish_notes(uz.home, 2, tlp="green")
+    out = uz.sync()
+    assert out.returncode == 0, out.stderr
+    assert set(held(kz.home, notes).values()) == {1}

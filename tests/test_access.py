@@ -115,13 +115,18 @@ def test_feed_grant_refuses_what_the_feed_file_would_refuse(kz_home, capsys):
     assert (kz_home / "feeds" / "public.yaml").read_bytes() == before
 
 
-def test_a_feed_file_that_no_longer_loads_is_never_left_behind(kz_home, capsys):
-    # Another feed file is broken: the edit is undone and the error names that file.
-    (kz_home / "feeds" / "regional.yaml").write_text("id: [unclosed\n")
-    before = (kz_home / "feeds" / "bilateral.yaml").read_bytes()
-    code, _, err = qalqan(kz_home, "feed", "grant", "bilateral", "uz", "--read", capsys=capsys)
-    assert code == 2 and "regional.yaml" in err
-    assert (kz_home / "feeds" / "bilateral.yaml").read_bytes() == before
+def test_a_feed_edit_that_would_not_load_is_undone_and_a_new_file_removed(kz_home):
+    from node import config as config_mod
+    from node.errors import ConfigError
+    path = kz_home / "feeds" / "bilateral.yaml"
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="bilateral.yaml: key 'max_tlp'"):
+        config_mod.update_feed(kz_home, "bilateral", lambda data: data.update(max_tlp="purple"))
+    assert path.read_bytes() == before
+    with pytest.raises(ConfigError, match="key 'id': must be a UUIDv4"):
+        config_mod.update_feed(kz_home, "extra", lambda data: data.update(id="1", title="x", max_tlp="green"),
+                               create=True)
+    assert not (kz_home / "feeds" / "extra.yaml").exists()
 
 
 # -- tokens ----------------------------------------------------------------------------

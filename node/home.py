@@ -228,19 +228,19 @@ class Node:
         """Check every object of a file as ingest would, storing nothing; returns
         (object id, reason) per object that would be rejected or quarantined.
 
-        Validity is not trust: an object whose signature verifies only with a key lent by
-        a card in the same file (see _keys_of_cards_in_file) is reported "valid
-        signature, signer not trusted", unless `trust_file_cards` accepts such cards."""
+        Validity is not trust: an object whose signature verifies only with the key of a
+        card in the same file for a node not pinned here (see _keys_of_cards_in_file) is
+        reported "valid signature, signer not trusted", unless `trust_file_cards`."""
         with open_stream() as stream:
-            lent = self._keys_of_cards_in_file(wire.iter_objects(stream))
-        pinned = self.trust.keys()
-        with_lent = {**lent, **pinned}  # a pinned key always wins over a lent one
+            rotated, strangers = self._keys_of_cards_in_file(wire.iter_objects(stream))
+        trusted = {**rotated, **self.trust.keys()}  # a pinned key always wins over one from the file
+        with_strangers = {**strangers, **trusted}
         failures = []
         with open_stream() as stream:
             for index, obj in enumerate(wire.iter_objects(stream)):
-                item = check_object(obj, IMPORT, pinned)
-                if item.outcome is not None and item.outcome.status == QUARANTINED and lent:
-                    item = check_object(obj, IMPORT, with_lent)
+                item = check_object(obj, IMPORT, trusted)
+                if item.outcome is not None and item.outcome.status == QUARANTINED and strangers:
+                    item = check_object(obj, IMPORT, with_strangers)
                     if not item.failed and not trust_file_cards:
                         failures.append((item.id or f"objects[{index}]", _with_id(
                             item.id, f"valid signature, signer not trusted ({_signer_of(obj)} is not pinned here; "
@@ -250,22 +250,25 @@ class Node:
                     failures.append((item.id or f"objects[{index}]", _with_id(item.id, item.outcome.reason)))
         return failures
 
-    def _keys_of_cards_in_file(self, objects) -> dict:
-        """Keys the cards in a file lend to `verify`: those of a node not pinned here if
-        its card verifies with itself; for a pinned node, only a card that verifies as a
-        rotation (signed by a key pinned for it)."""
-        lent = {}
+    def _keys_of_cards_in_file(self, objects) -> tuple[dict, dict]:
+        """Keys the cards in a file lend to `verify`, as (rotated, strangers): for a node
+        pinned here, those of a card that verifies as a rotation (signed by a key pinned
+        for it), which ingest would take, so they are trusted; for a node not pinned here,
+        those of a card that verifies with itself, which proves validity, not trust.
+        A card claiming a pinned node's identity that is not a rotation lends nothing."""
+        rotated, strangers = {}, {}
         for obj in objects:
             if not is_node_card(obj):
                 continue
             try:
                 keys = keys_of_card(obj)
-                if self.trust.pinned_card(obj["id"]) is not None:
+                pinned = self.trust.pinned_card(obj["id"]) is not None
+                if pinned:
                     self.trust.verify(obj)
             except QalqanError:
                 continue
-            lent.update(keys)
-        return lent
+            (rotated if pinned else strangers).update(keys)
+        return rotated, strangers
 
     def export(self, out: IO[str], feed: str | None = None, everything: bool = False) -> int:
         """Write a STIX bundle; returns the number of objects (see export.py)."""

@@ -50,6 +50,8 @@ def test_a_signer_whose_card_is_only_in_the_file_is_valid_but_not_trusted(kz, az
     signed = [o for o in json.loads(path.read_text())["objects"] if o.get("created_by_ref") == az.config.identity]
     assert len(lines) == len(signed) and signed
     assert all("valid signature, signer not trusted" in line and az.config.identity in line for line in lines)
+    assert sorted(line.split(": ")[0] for line in lines) == sorted(o["id"] for o in signed)
+    assert not any(line.startswith(f"{oid}: {oid}") for oid in (o["id"] for o in signed) for line in lines)
     trusting = run_qalqan("verify", path, "--trust-file-cards", home=kz.home)
     assert trusting.returncode == 0 and trusting.stdout.strip() == "all signatures verify"
 
@@ -74,3 +76,16 @@ def test_an_impostor_card_for_a_pinned_node_fails_with_or_without_the_flag(kz, u
     failed = {line.split(":")[0] for line in out.stdout.splitlines()}
     assert failed == {impostor["id"], forged["id"]}
     assert "unknown signer key" in out.stdout
+
+
+def test_a_rotation_card_of_a_pinned_node_in_the_file_is_trusted_without_the_flag(kz, uz, tmp_path):
+    kz.trust_card(uz.card())
+    uz.rotate_key()
+    uz.add_incident({"title": "After the rotation", "summary": "s", "claim": "c", "language": "ru",
+                     "first_seen": "2026-11-20T08:00:00Z", "verdict": "fabricated", "tlp": "green"})
+    out = io.StringIO()
+    uz.export(out)
+    path = tmp_path / "uz.json"
+    path.write_text(out.getvalue())
+    verified = run_qalqan("verify", path, home=kz.home)
+    assert verified.returncode == 0 and verified.stdout.strip() == "all signatures verify", verified.stdout

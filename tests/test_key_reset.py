@@ -88,7 +88,7 @@ def test_kz_resets_its_key_and_uz_and_az_take_the_new_card_by_fingerprint(net, t
     [forged] = signed_notes(kz.node(), 1)
     from node.signing import sign
     forged = sign(forged, old_key)
-    token = uz.node().create_token("kz")
+    token = uz.node().create_token("kz", keep_old=True)
     status = taxii_post(f"{uz.discovery}api/collections/{uz.feed_id('regional')}/objects/", [forged], token=token)
     assert status["failure_count"] == 1 and "revoked" in status["failures"][0]["message"]
     bundle = tmp_path / "forged.json"

@@ -92,7 +92,7 @@ def test_amber_reaches_uz_only_and_red_and_amber_strict_stay_at_kz(net, tmp_path
 
 def test_uz_reads_back_the_amber_it_posted_to_kzs_bilateral_feed_with_taxii2_client(net):
     kz, uz = net["kz"], net["uz"]
-    token = kz.node().create_token("uz")
+    token = kz.node().create_token("uz", keep_old=True)
     collection = Collection(f"{kz.discovery}api/collections/{kz.feed_id('bilateral')}/", auth=TokenAuth(token))
     [amber] = signed_notes(uz.node(), 1, tlp="amber")
     status = collection.add_objects({"objects": [amber]})
@@ -106,7 +106,7 @@ def test_amber_from_uz_never_reaches_a_third_reader_of_kzs_feeds(net):
     # a regional feed that could carry amber, read by uz and az, written by uz
     edit_yaml(kz.home / "feeds" / "regional.yaml",
               lambda data: data.update(max_tlp="amber", readers=["az", "uz"], writers=["uz"]))
-    token = kz.node().create_token("uz")
+    token = kz.node().create_token("uz", keep_old=True)
     [amber] = signed_notes(uz.node(), 1, tlp="amber")
     status = taxii_post(f"{kz.discovery}api/collections/{kz.feed_id('regional')}/objects/", [amber], token=token)
     assert status["success_count"] == 1

@@ -36,7 +36,11 @@ class _TimeoutSession(requests.Session):
         kwargs.setdefault("timeout", self.timeout)
         if self.ca:  # per request, or REQUESTS_CA_BUNDLE in the environment would win over the peer's `ca`
             kwargs.setdefault("verify", self.ca)
-        return super().request(*args, **kwargs)
+        try:
+            return super().request(*args, **kwargs)
+        except requests.ConnectionError as exc:
+            exc.client_cert_sent = bool(self.cert)  # for tls_failure: a silent close means one thing or the other
+            raise
 
 
 def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
@@ -109,6 +113,10 @@ _UNTRUSTED = {18, 19, 20, 21, 2, 27}
 _EXPIRED, _NOT_YET_VALID, _NAME_MISMATCH, _IP_MISMATCH = 10, 9, 62, 64
 
 
+_CERT_REQUIRED = ("the partner requires a client certificate: set the peer's `client_cert` and `client_key` "
+                  "(`qalqan tls client-cert` makes them)")
+
+
 def tls_failure(exc: BaseException) -> str | None:
     """What went wrong in the TLS handshake behind a requests error, in one sentence
     an operator can act on; None when the failure was not TLS."""
@@ -129,15 +137,18 @@ def tls_failure(exc: BaseException) -> str | None:
         return f"the partner's certificate was refused ({cause.verify_message})"
     reason = (cause.reason or str(cause)).upper()
     if "CERTIFICATE_REQUIRED" in reason or "HANDSHAKE_FAILURE" in reason:
-        return ("the partner requires a client certificate: set the peer's `client_cert` and `client_key` "
-                "(`qalqan tls client-cert` makes them)")
+        return _CERT_REQUIRED
     if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason or "CERTIFICATE_UNKNOWN" in reason:
         return ("the partner did not accept this node's client certificate "
                 "(its CA is not in the partner's tls_client_ca)")
     if "CERTIFICATE_EXPIRED" in reason:
         return "the partner refused this node's client certificate as expired"
     if isinstance(cause, ssl.SSLEOFError) or "EOF" in reason:
-        # what a server that refuses the client certificate without an alert looks like
+        # A server that refuses the client certificate, or misses one, may close without
+        # its alert reaching us: what this node sent tells which.
+        sent = getattr(exc, "client_cert_sent", None)
+        if sent is False:
+            return _CERT_REQUIRED + " (it closed the connection during the handshake)"
         return ("the partner closed the connection during the handshake: most likely it did not accept this "
                 "node's client certificate (check the peer's client_cert and the partner's tls_client_ca)")
     return f"handshake error ({cause.reason or cause})"

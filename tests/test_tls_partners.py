@@ -233,3 +233,27 @@ def test_sync_and_status_report_the_tls_failure_in_one_sentence(kz, pki, tmp_pat
     assert f"qalqan: peer kz failed: TLS with {base}/taxii2/ failed: the partner's certificate has expired" \
         in out.stderr
     assert "the partner's certificate has expired" in run("status", "--home", uz).stdout
+
+
+def test_a_partners_self_signed_certificate_can_be_its_ca(kz, tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    pair = write_pair(tmp_path, "self-signed", key, cert)
+    edit_config(kz, "server.tls_cert", pair[0])
+    edit_config(kz, "server.tls_key", pair[1])
+    with https_node(kz) as base:
+        assert "not trusted" in failure_talking_to(base, tmp_path)  # the system's CAs do not know it
+        assert failure_talking_to(base, tmp_path, ca=pair[0]) == "no failure"

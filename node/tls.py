@@ -143,7 +143,13 @@ def init(home: Path, names: list[str], mutual: bool) -> dict[str, str]:
         written.update(client_cert(home))
         written["client_cas"] = CLIENT_CAS
 
+    url = config["node.url"]
+    if url.startswith("http://"):  # partners must reach the node the way it now serves
+        url = "https://" + url[len("http://"):]
+        written["url"] = url
+
     def change(data: dict) -> None:
+        data["node"]["url"] = url
         server = data.setdefault("server", {})
         server["tls_cert"], server["tls_key"] = SERVER_CERT, SERVER_KEY
         if mutual:
@@ -234,6 +240,8 @@ def _cmd_init(args) -> int:
     if args.mutual:
         print(f"client certificates asked for, trusted from {written['client_cas']} (add partners' CAs with "
               f"`qalqan tls trust-client --ca FILE`); this node's own: {written['client_cert']}")
+    if "url" in written:
+        print(f"node.url is now {written['url']}")
     print(f"give partners {written['ca']} (their peer `ca`); restart `qalqan serve` to use HTTPS")
     return 0
 

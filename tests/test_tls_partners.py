@@ -257,3 +257,14 @@ def test_a_partners_self_signed_certificate_can_be_its_ca(kz, tmp_path):
     with https_node(kz) as base:
         assert "not trusted" in failure_talking_to(base, tmp_path)  # the system's CAs do not know it
         assert failure_talking_to(base, tmp_path, ca=pair[0]) == "no failure"
+
+
+def test_tls_init_turns_an_http_node_url_into_https(tmp_path):
+    home = tmp_path / "az"
+    init_home(home, "az", "AZ", "http://127.0.0.1:8003")
+    out = run("tls", "init", "--home", home)
+    assert out.returncode == 0, out.stderr
+    assert "node.url is now https://127.0.0.1:8003" in out.stdout
+    config = yaml.safe_load((home / "config.yaml").read_text())
+    assert config["node"]["url"] == "https://127.0.0.1:8003"
+    assert config["server"].get("tls_client_ca") is None  # without --mutual, no client certificates asked for

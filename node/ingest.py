@@ -22,7 +22,8 @@ from .signing import signature_of
 from .store import Store
 from .timefmt import now_us, us_to_taxii
 from .trust import TrustStore, keys_from_snapshot
-from .verify import ACCEPTED, DUPLICATE, EXTERNAL, QUARANTINED, REJECTED, Checked, Outcome, check
+from .verify import (ACCEPTED, DUPLICATE, EXTERNAL, HELD_OBJECT, HELD_VERSION, QUARANTINED, REJECTED, Checked,
+                     Outcome, check)
 from .wellknown import well_known_objects
 
 if TYPE_CHECKING:
@@ -165,9 +166,9 @@ class Ingest:
                 self.store.audit("equivocation", oid, version, door.source or door.origin,
                                  "different content under a version already held")
                 return Outcome(oid, version, REJECTED, "equivocation: different content under an (id, modified) "
-                                                      "already held")
+                                                      "already held", HELD_VERSION)
             if held and held[0]["created_by"] != obj.get("created_by_ref"):
-                return Outcome(oid, version, REJECTED, "only the creator of an object may version it")
+                return Outcome(oid, version, REJECTED, "only the creator of an object may version it", HELD_OBJECT)
 
         verified_own = key_id is not None and obj.get("created_by_ref") == self.own_identity
         if is_node_card(obj) and key_id is not None:
@@ -188,6 +189,10 @@ class Ingest:
         stored.append((obj, row))
         return Outcome(oid, version, ACCEPTED)
 
+    def feeds_for_new(self, obj: dict, door: Door) -> list[str]:
+        """The feeds `obj` would enter if it arrived by `door` and were not held yet."""
+        return self._feeds_for(policy.tlp_of(obj), door, self.feed_rules(), own=door.origin == OWN)
+
     @staticmethod
     def _feeds_for(tlp: str, door: Door, rules, own: bool) -> list[str]:
         """`own`: created by this node, as its verified signature shows."""
@@ -206,7 +211,7 @@ class Ingest:
                                  " WHERE id = ? AND version = ?", [obj["id"], version])
             for feed_name in self._feeds_for(row["tlp"], door, rules, own=row["origin"] == OWN):
                 self.store.add_to_feed(ids[feed_name], row)
-        return Outcome(obj["id"], version, DUPLICATE)
+        return Outcome(obj["id"], version, DUPLICATE, about_held=HELD_VERSION)
 
     @staticmethod
     def _fresh_sco_version(held: list[dict]) -> str:

@@ -29,12 +29,19 @@ ACCEPTED, DUPLICATE, QUARANTINED, REJECTED = "accepted", "duplicate", "quarantin
 EXTERNAL = "external"  # an unsigned third-party source: stored, never relayed
 
 
+# What an outcome reveals about the store, beyond the object received (taxii/status.py
+# answers a poster who may not read it as if it were not held).
+HELD_VERSION = "version"   # this (id, version) is held: a duplicate, an equivocation
+HELD_OBJECT = "object"     # some version of this id is held: the creator rule
+
+
 @dataclass
 class Outcome:
     id: str | None
     version: str | None
     status: str
     reason: str = ""
+    about_held: str = ""  # HELD_VERSION, HELD_OBJECT or "" (depends only on the object)
 
 
 @dataclass

@@ -89,8 +89,10 @@ class Door:
 class Ingest:
     def __init__(self, store: Store, trust: TrustStore, own_identity: str,
                  feed_rules: Callable[[], list], feed_ids: Callable[[], dict[str, str]],
-                 on_stored: Iterable[Callable[[list[tuple[dict, dict]]], None]] = ()):
+                 on_stored: Iterable[Callable[[list[tuple[dict, dict]]], None]] = (),
+                 max_object_bytes: Callable[[], int] = lambda: 1024 * 1024):
         self.store = store
+        self.max_object_bytes = max_object_bytes
         self.trust = trust
         self.own_identity = own_identity
         self.feed_rules = feed_rules
@@ -120,14 +122,14 @@ class Ingest:
         return tuple(self.store.one("SELECT COUNT(*) AS n, MAX(version) AS v FROM cards").values())
 
     def _store_batch(self, items: list, door: Door, summary: Summary, verify_at_us) -> None:
-        rules, ids = self.feed_rules(), self.feed_ids()
+        rules, ids, max_bytes = self.feed_rules(), self.feed_ids(), int(self.max_object_bytes())
         stored: list[tuple[dict, dict]] = []
         with self.store.transaction():
             for item in items:
                 if not isinstance(item, Checked) or self._key_changed_since_check(item, verify_at_us):
                     obj = item.obj if isinstance(item, Checked) else item
                     item = check(obj, door.origin, self.trust.keys(), verify_at_us)  # keys as they are now
-                outcome = self._store_one(item, door, rules, ids, stored)
+                outcome = _too_large(item, max_bytes) or self._store_one(item, door, rules, ids, stored)
                 summary.add(outcome)
                 if outcome.status == QUARANTINED:
                     summary.quarantined_here.add((item.id, item.version or "", item.digest))
@@ -274,6 +276,15 @@ class Ingest:
                                [row["id"], row["version"], row["digest"]])
             summary.add(outcome)
         return summary
+
+
+def _too_large(item: "Checked", max_bytes: int) -> Outcome | None:
+    """Every page must be able to carry any object (taxii.max_page_bytes), and none may
+    cost a reader more than this; refused before it is stored or quarantined."""
+    if len(item.data) <= max_bytes:
+        return None
+    return Outcome(item.id, item.version, REJECTED, f"the object is {len(item.data)} bytes in canonical form, more "
+                                                    f"than taxii.max_object_bytes ({max_bytes})")
 
 
 def object_row(obj: dict, version: str, data: bytes, digest: str, tlp: str, origin: str,

@@ -13,7 +13,6 @@ import uuid
 import rfc8785
 
 from .errors import InputError
-
 from .wellknown import SCO_NAMESPACE
 
 # STIX 2.1 §6: the ID-contributing properties of each SCO type.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Callable
 
 import fastjsonschema
@@ -112,7 +112,7 @@ def _check_extensions(obj: dict, oid: str) -> None:
                                  f" at extensions[{ext_id}]{where}: {what}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(ext_id: str) -> Callable[[object], object]:
     """Compiled to Python once per process: a signed object carries at least the
     signature extension, and ingest checks thousands a second (jsonschema's

@@ -25,7 +25,7 @@ def fake_taxii(answer):
     seen: list[tuple[str, str | None]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self):  # http.server's name
             seen.append((self.path, self.headers.get("Authorization")))
             status, body = answer(self)
             data = json.dumps(body).encode()
@@ -80,7 +80,7 @@ def test_an_api_root_on_the_peers_origin_is_used():
             return 200, {"collections": [{"id": "c1", "title": "regional", "can_read": True, "can_write": False,
                                           "media_types": ["application/stix+json;version=2.1"]}]}
         return 200, {"title": "root", "versions": [TAXII], "max_content_length": 1000}
-    with fake_taxii(answer) as (base, seen):
+    with fake_taxii(answer) as (base, _seen):
         client = PeerClient(Peer("uz", base + "/taxii2/", token="t"), timeout=5)
         assert [c.id for c in client.collections()] == ["c1"]
         client.close()

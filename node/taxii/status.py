@@ -18,9 +18,9 @@ import json
 import uuid
 
 from ..ingest import ACCEPTED, DUPLICATE, QUARANTINED
-from ..verify import Outcome
 from ..store import Store
 from ..timefmt import now_us, us_to_taxii
+from ..verify import Outcome
 
 RETENTION_US = 7 * 24 * 3600 * 1_000_000  # the spec asks for at least 24 hours
 

@@ -148,12 +148,16 @@ class PeerClient:
         return root
 
     def collection(self, ref: str) -> Collection:
-        """The peer's collection for a configured feed: by id, else by title or alias."""
-        found = [c for c in self.collections() if c.id == ref]
-        found = found or [c for c in self.collections() if ref in (c.title, c.alias)]
-        if not found:
-            raise PeerError(f"peer {self.peer.name} offers no collection {ref!r} to this node")
-        return found[0]
+        """The peer's collection for a configured feed: by id, else by alias (a Qalqan
+        node's feed name), else by title; a name two collections answer to is refused."""
+        for field in ("id", "alias", "title"):
+            found = [c for c in self.collections() if getattr(c, field) == ref]
+            if len(found) > 1:
+                raise PeerError(f"peer {self.peer.name} offers {len(found)} collections with the {field} {ref!r}; "
+                                "configure the collection id instead")
+            if found:
+                return found[0]
+        raise PeerError(f"peer {self.peer.name} offers no collection {ref!r} to this node (by id, alias or title)")
 
     def pages(self, collection: Collection, added_after: str | None, limit: int) -> Iterator[Page]:
         filters = {"added_after": added_after} if added_after else {}

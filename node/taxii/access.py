@@ -64,6 +64,8 @@ def readable_versions(store, peer: str | None, object_id: str | None) -> set[str
 
 
 def collection_resource(feed: Feed, caller: Caller) -> dict:
-    return {"id": feed.id, "title": feed.title, "description": feed.description,
+    # The alias is the feed's name, so a partner can configure `--pull bilateral`
+    # instead of copying a UUID (sync/client.py looks collections up by id, title or alias).
+    return {"id": feed.id, "title": feed.title, "description": feed.description, "alias": feed.name,
             "can_read": feed.may_read(caller.peer), "can_write": feed.may_write(caller.peer),
             "media_types": [STIX_MEDIA_TYPE]}

@@ -306,7 +306,7 @@ def cmd_status(args) -> int:
                 f"{peer.get('rejected', 0)}")
         if peer.get("last_error"):
             line += f"; last error: {peer['last_error']}"
-        print(line)
+        print(logs.printable(line))  # a last error may quote the peer's own words
     return 0
 
 

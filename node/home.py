@@ -111,6 +111,7 @@ class Node:
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
             on_stored=[lambda stored: index_stored_batch(self.store, stored)],
+            max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()
 

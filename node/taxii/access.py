@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..appctx import current_node
 from ..config import Feed
+from . import queries
 from .auth import Caller, current_caller
 from .errors import STIX_MEDIA_TYPE, TaxiiError, not_found, unauthorized
 
@@ -51,6 +52,15 @@ def visible_feed(collection_id: str, need: str = "read") -> Feed:
     if (must_read and not feed.may_read(caller.peer)) or (must_write and not feed.may_write(caller.peer)):
         raise TaxiiError(403, REFUSALS[need])
     return feed
+
+
+def readable_versions(store, peer: str | None, object_id: str | None) -> set[str]:
+    """The versions of an object `peer` may read in some collection: what TAXII may
+    reveal to it about that object (writes.py answers about anything else as unheld)."""
+    if object_id is None:
+        return set()
+    feeds = [f for f in current_node().config.feeds.values() if f.may_read(peer)]
+    return {e["version"] for f in feeds for e in queries.visible_entries(store, f, object_id)}
 
 
 def collection_resource(feed: Feed, caller: Caller) -> dict:

@@ -289,7 +289,7 @@ def _used(node: Node) -> dict[str, str]:
 
 def _mark_used(node: Node, invitation_id: str) -> None:
     used = _used(node)
-    used[invitation_id] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    used[invitation_id] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     path = node.home / USED_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(used, indent=1), "utf-8")

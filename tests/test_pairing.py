@@ -161,7 +161,7 @@ def test_a_bad_invitation_is_refused_in_one_sentence_and_changes_nothing(kz, uz,
 ])
 def test_a_bad_invite_makes_no_token_and_grants_nothing(kz, tmp_path, capsys, args, message):
     feeds_before = {p.name: p.read_text() for p in (kz / "feeds").iterdir()}
-    code, stdout, err = qalqan(kz, "invite", *args, "--out", tmp_path / "x.invitation", capsys=capsys)
+    code, _, err = qalqan(kz, "invite", *args, "--out", tmp_path / "x.invitation", capsys=capsys)
     assert code == 2 and message in err and err.count("\n") == 1
     assert Node(kz).store.query("SELECT id FROM tokens") == []
     assert {p.name: p.read_text() for p in (kz / "feeds").iterdir()} == feeds_before

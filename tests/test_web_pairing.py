@@ -10,10 +10,9 @@ import re
 from html import unescape
 
 import yaml
+from web_fixtures import csrf_from
 
 from node import pairing
-
-from web_fixtures import csrf_from
 
 PAGE = "/admin/pairing"
 

@@ -150,6 +150,15 @@ def hypercorn_config(limits: Limits) -> Config:
     return config
 
 
+class Connection(TCPServer):
+    """hypercorn's connection, ended as soon as the client has closed its side: hypercorn
+    would keep it (and its place under the connection limits) until the idle timeout."""
+
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        await self.idle_task.stop()
+
+
 class HttpServer:
     """Serves `app` (WSGI) on the bound, listening socket `sock` until `stop` is set."""
 
@@ -193,7 +202,7 @@ class HttpServer:
         try:
             if self.ssl_context is not None and not await self._handshake(writer, address):
                 return
-            await TCPServer(self.app, asyncio.get_running_loop(), self.config, self.context, {}, reader, writer)
+            await Connection(self.app, asyncio.get_running_loop(), self.config, self.context, {}, reader, writer)
         finally:
             self.gate.release(address)
 

@@ -210,3 +210,35 @@ def test_serve_names_a_missing_node_key(tmp_path):
     home = make_home(tmp_path, "kz", "KZ")
     (home / "keys" / "node.key").unlink()
     assert "keys/node.key: the node key is missing" in refused_start(home)
+
+
+# -- the WSGI bridge: what the app answers reaches the client ------------------------------
+
+def test_a_response_without_a_body_keeps_its_status_and_headers(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    with running_node(home) as base:
+        answer = requests.head(base + "/taxii2/", headers={"Accept": TAXII}, timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/taxii+json")
+        assert requests.head(base + "/", timeout=10, allow_redirects=False).status_code == 302
+
+
+def test_a_declared_body_over_max_content_length_is_a_413_before_it_is_sent(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    edit_config(home, "server.max_content_length", 1000)
+    with running_node(home) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000000\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+
+
+def test_a_body_that_stops_arriving_is_a_408(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    edit_config(home, "server.header_timeout", 1)
+    with running_node(home) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /taxii2/api/collections/x/objects/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: " + TAXII.encode() + b"\r\nContent-Length: 100\r\n\r\n{\"objects\"")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408")

@@ -242,3 +242,23 @@ def test_a_body_that_stops_arriving_is_a_408(tmp_path):
             sock.sendall(b"POST /taxii2/api/collections/x/objects/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          b"Content-Type: " + TAXII.encode() + b"\r\nContent-Length: 100\r\n\r\n{\"objects\"")
             assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+
+
+def test_serve_runs_in_a_thread_and_stops_when_its_event_is_set(tmp_path, capsys):
+    import threading
+    import time
+    from node.server import serve
+    home = make_home(tmp_path, "kz", "KZ")
+    stop, result = threading.Event(), []
+    thread = threading.Thread(target=lambda: result.append(serve(home, "127.0.0.1", 0, sync=False, stop=stop)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in (printed := capsys.readouterr().out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = printed.split()[-1]
+        assert requests.get(url, headers={"Accept": TAXII}, timeout=10).status_code == 200
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive() and result == [0]

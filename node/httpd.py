@@ -14,7 +14,8 @@ request is complete:
 - the body is buffered here (at most `server.max_content_length`; a larger declared
   Content-Length goes to the app unread, which answers 413), and may pause at most
   `server.header_timeout` between two pieces (else 408);
-- only then a worker thread (`server.threads` of them) runs the WSGI app;
+- only then a worker thread (`server.threads` of them) runs the WSGI app, and a client
+  that stops taking its answer for `server.header_timeout` is cut off, which frees it;
 - connections are counted, in all (`server.max_connections`) and per client address
   (`server.max_connections_per_client`); one over either limit is closed at once.
 
@@ -36,6 +37,7 @@ from hypercorn.app_wrappers import WSGIWrapper
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
 
 from .logs import get_logger
 
@@ -151,12 +153,36 @@ def hypercorn_config(limits: Limits) -> Config:
 
 
 class Connection(TCPServer):
-    """hypercorn's connection, ended as soon as the client has closed its side: hypercorn
-    would keep it (and its place under the connection limits) until the idle timeout."""
+    """hypercorn's connection with two changes: it ends as soon as the client has closed
+    its side (hypercorn would keep it, and its place under the connection limits, until
+    the idle timeout), and a client that stops taking its answer for longer than
+    `write_timeout` is cut off (hypercorn would wait for it forever, and with it the worker
+    thread producing the answer)."""
+
+    write_timeout: float = 10.0
+    task: asyncio.Task | None = None  # the task serving this connection, ended when cut off
+    cut_off = False
 
     async def _read_data(self) -> None:
         await super()._read_data()
         await self.idle_task.stop()
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            return await super().protocol_send(event)
+        if self.cut_off:
+            return  # what the worker still produces for a client that was cut off
+        async with self.send_lock:
+            try:
+                self.writer.write(event.data)
+                await asyncio.wait_for(self.writer.drain(), self.write_timeout)
+            except (ConnectionError, RuntimeError, TimeoutError):
+                # Cancelled rather than closed: with pipelined requests waiting, hypercorn's
+                # reader would wait for the cut-off answer to finish, forever.
+                self.cut_off = True
+                self.writer.transport.abort()
+                if self.task is not None:
+                    self.task.cancel()
 
 
 class HttpServer:
@@ -202,7 +228,14 @@ class HttpServer:
         try:
             if self.ssl_context is not None and not await self._handshake(writer, address):
                 return
-            await Connection(self.app, asyncio.get_running_loop(), self.config, self.context, {}, reader, writer)
+            connection = Connection(self.app, asyncio.get_running_loop(), self.config, self.context, {}, reader, writer)
+            connection.write_timeout, connection.task = self.limits.header_timeout, task
+            try:
+                await connection
+            except asyncio.CancelledError:
+                if not connection.cut_off:
+                    raise
+                task.uncancel()
         finally:
             self.gate.release(address)
 

@@ -210,3 +210,24 @@ def test_a_huge_header_is_refused_without_being_read(tmp_path):
         assert seconds < 5
         assert rss_kib(proc.pid) - before < 16 * 1024
         assert requests.get(base + "/taxii2/", headers={"Accept": TAXII}, timeout=5).status_code == 200
+
+
+# -- slow readers -----------------------------------------------------------------------------
+
+def test_clients_that_do_not_read_their_answers_do_not_hold_the_workers(tmp_path):
+    with serving(node_home(tmp_path, header_timeout=1)) as (base, _):
+        readers = []
+        for _ in range(THREADS + 1):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # a window the answers cannot fit in
+            sock.connect(address(base))
+            sock.sendall(b"GET /assets/vendor/chartjs/chart.umd.min.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 40)
+            readers.append(sock)
+        try:
+            time.sleep(0.5)  # every worker is writing an answer nobody reads
+            started = time.monotonic()
+            assert requests.get(base + "/taxii2/", headers={"Accept": TAXII}, timeout=10).status_code == 200
+            assert time.monotonic() - started < 3  # the write deadline (header_timeout) freed them
+        finally:
+            for sock in readers:
+                sock.close()

@@ -14,19 +14,24 @@ request is complete:
 - the body is buffered here (at most `server.max_content_length`; a larger declared
   Content-Length goes to the app unread, which answers 413), and may pause at most
   `server.header_timeout` between two pieces (else 408);
+- bodies being received share one memory budget, `server.threads` x
+  `server.max_content_length` (what the worker threads could hold before); a request
+  whose body does not fit waits, as a coroutine, until it does;
 - only then a worker thread (`server.threads` of them) runs the WSGI app, and a client
   that stops taking its answer for `server.header_timeout` is cut off, which frees it;
 - connections are counted, in all (`server.max_connections`) and per client address
   (`server.max_connections_per_client`); one over either limit is closed at once.
 
-HTTP/1.1 parsing (h11) and the WSGI bridge are hypercorn's; this module only adds the
-accepting, the limits and the handshake deadline around them.
+HTTP/1.1 parsing (h11) and the WSGI bridge are hypercorn's; this module adds the
+accepting, the limits, the deadlines hypercorn lacks (TLS handshake, body pauses, taking
+an answer) and two fixes to its bridge (empty bodies, a 413 before reading).
 """
 from __future__ import annotations
 
 import asyncio
 import socket
 import ssl
+import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -63,60 +68,93 @@ class ConnectionGate:
     def __init__(self, total: int, per_client: int) -> None:
         self.total, self.per_client = total, per_client
         self.open = Counter()
+        self.open_in_all = 0
         self.warned: set[str] = set()
 
     def admit(self, address: str) -> bool:
-        if sum(self.open.values()) >= self.total or self.open[address] >= self.per_client:
+        if self.open_in_all >= self.total or self.open[address] >= self.per_client:
             if address not in self.warned:  # one line per episode, not per refused connection
                 self.warned.add(address)
                 log.warning("connection limit reached (%s open from %s, %s in all): refusing new connections",
-                            self.open[address], address, sum(self.open.values()))
+                            self.open[address], address, self.open_in_all)
             return False
         self.open[address] += 1
+        self.open_in_all += 1
         return True
 
     def release(self, address: str) -> None:
         self.open[address] -= 1
+        self.open_in_all -= 1
         if self.open[address] <= 0:
             del self.open[address]
             self.warned.discard(address)
 
 
-class WsgiBridge(WSGIWrapper):
-    """hypercorn's WSGI bridge with a live body limit, a pause limit between body pieces,
-    and a response that is never lost when the app's body is empty (HEAD, 204, 304)."""
+class BodyBudget:
+    """Bytes of request bodies being held, at most `limit()` together (event loop only).
+    A body larger than the whole budget gets it alone, so every request gets its turn."""
 
-    def __init__(self, app, body_limit: Callable[[], int], pause_limit: float) -> None:
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self.limit = limit
+        self.held = 0
+        self.changed: asyncio.Condition | None = None  # made in the event loop, at first use
+
+    async def take(self, size: int) -> None:
+        self.changed = self.changed or asyncio.Condition()
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit())
+            self.held += size
+
+    async def give(self, size: int) -> None:
+        async with self.changed:
+            self.held -= size
+            self.changed.notify_all()
+
+
+class WsgiBridge(WSGIWrapper):
+    """hypercorn's WSGI bridge with a live body limit, a shared budget for bodies being
+    held, a pause limit between body pieces, and a response that is never lost when the
+    app's body is empty (HEAD, 204, 304)."""
+
+    def __init__(self, app, body_limit: Callable[[], int], pause_limit: float, threads: int) -> None:
         self.app = _never_empty(app)
         self.body_limit = body_limit
         self.pause_limit = pause_limit
+        self.budget = BodyBudget(lambda: threads * self.max_body_size)
 
     @property
     def max_body_size(self) -> int:
         return int(self.body_limit())
 
     async def __call__(self, scope, receive, send, sync_spawn, call_soon) -> None:
-        if scope["type"] == "http":
-            declared = _declared_length(scope)
-            if declared is not None and declared > self.max_body_size:
-                receive = _no_body  # the app answers 413 from Content-Length alone
-            else:
-                receive = _with_deadline(receive, self.pause_limit)
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send, sync_spawn, call_soon)
+        declared, chunked = _declared_body(scope)
+        if declared is not None and declared > self.max_body_size:
+            return await super().__call__(scope, _no_body, send, sync_spawn, call_soon)  # the app answers 413
+        size = self.max_body_size if chunked else (declared or 0)
+        if size:
+            await self.budget.take(size)
         try:
-            await super().__call__(scope, receive, send, sync_spawn, call_soon)
+            await super().__call__(scope, _with_deadline(receive, self.pause_limit), send, sync_spawn, call_soon)
         except TimeoutError:
             await send({"type": "http.response.start", "status": 408, "headers": [(b"connection", b"close")]})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if size:
+                await self.budget.give(size)
 
 
-def _declared_length(scope) -> int | None:
+def _declared_body(scope) -> tuple[int | None, bool]:
+    """The Content-Length (h11 has checked it is a number) and whether the body is chunked."""
+    declared, chunked = None, False
     for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+        name = name.lower()
+        if name == b"content-length":
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return declared, chunked
 
 
 async def _no_body() -> dict:
@@ -131,6 +169,7 @@ def _with_deadline(receive, seconds: float):
 
 def _never_empty(app):
     def app_with_a_first_chunk(environ, start_response):
+        environ["wsgi.errors"] = sys.stderr  # hypercorn gives stdout, where `serve` prints its address
         body = app(environ, start_response)
         try:
             yield from body
@@ -191,7 +230,7 @@ class HttpServer:
     def __init__(self, app, sock: socket.socket, ssl_context: ssl.SSLContext | None, limits: Limits,
                  body_limit: Callable[[], int]) -> None:
         self.sock, self.ssl_context, self.limits = sock, ssl_context, limits
-        self.app = WsgiBridge(app, body_limit, limits.header_timeout)
+        self.app = WsgiBridge(app, body_limit, limits.header_timeout, limits.threads)
         self.config = hypercorn_config(limits)
         self.gate = ConnectionGate(limits.max_connections, limits.max_connections_per_client)
 

@@ -231,3 +231,31 @@ def test_clients_that_do_not_read_their_answers_do_not_hold_the_workers(tmp_path
         finally:
             for sock in readers:
                 sock.close()
+
+
+# -- bodies being received share a memory budget ----------------------------------------------
+
+def post_head(length: int) -> bytes:
+    return (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % length)
+
+
+def test_bodies_being_received_share_one_budget_and_others_are_still_served(tmp_path):
+    # budget = threads x max_content_length = 1 x 1000 bytes
+    with serving(node_home(tmp_path, threads=1, max_content_length=1000, header_timeout=5)) as (base, _):
+        with silent(base) as holder, silent(base) as waiter:
+            holder.sendall(post_head(1000) + b"a=1")  # holds the whole budget, sends the rest slowly
+            time.sleep(0.3)
+            waiter.sendall(post_head(1000) + b"a" * 1000)
+            waiter.settimeout(1)
+            try:
+                early = waiter.recv(100)
+            except (socket.timeout, TimeoutError):
+                early = None
+            assert early is None, "a body was taken in beyond the budget"
+            started = time.monotonic()
+            assert requests.get(base + "/taxii2/", headers={"Accept": TAXII}, timeout=5).status_code == 200
+            assert time.monotonic() - started < 1
+            holder.close()
+            waiter.settimeout(5)
+            assert waiter.recv(100).startswith(b"HTTP/1.1 ")

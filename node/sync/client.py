@@ -8,6 +8,7 @@ as for every door into the node), a timeout on every request, and the last page'
 """
 from __future__ import annotations
 
+import http.client
 import ssl
 from dataclasses import dataclass
 from typing import Iterator
@@ -128,7 +129,7 @@ def tls_failure(exc: BaseException) -> str | None:
     an operator can act on; None when the failure was not TLS."""
     cause = _ssl_cause(exc)
     if cause is None:
-        return None
+        return _closed_after_handshake(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
         code = cause.verify_code
         if code in _UNTRUSTED:
@@ -158,6 +159,33 @@ def tls_failure(exc: BaseException) -> str | None:
         return ("the partner closed the connection during the handshake: most likely it did not accept this "
                 "node's client certificate (check the peer's client_cert and the partner's tls_client_ca)")
     return f"handshake error ({cause.reason or cause})"
+
+
+def _closed_after_handshake(exc: BaseException) -> str | None:
+    """Under TLS 1.3 a client's handshake ends before the server has checked its
+    certificate; a server that then refuses it may close without its alert reaching us,
+    and the request fails with no answer. Over https with no client certificate sent,
+    that is the partner asking for one; with one sent, the partner refusing it.""" 
+    url = exc.request.url if getattr(exc, "request", None) is not None else ""
+    sent = getattr(exc, "client_cert_sent", None)
+    if not url.startswith("https://") or sent is None:
+        return None
+    if not _caused_by(exc, (http.client.RemoteDisconnected, ConnectionResetError)):
+        return None
+    if sent is False:
+        return _CERT_REQUIRED + " (it closed the connection right after the handshake)"
+    return ("the partner closed the connection right after the handshake: most likely it did not accept this "
+            "node's client certificate (its CA is not in the partner's tls_client_ca)")
+
+
+def _caused_by(exc: BaseException, kinds: tuple, depth: int = 0) -> bool:
+    if isinstance(exc, kinds):
+        return True
+    if depth > 6:
+        return False
+    inner = [*(a for a in exc.args if isinstance(a, BaseException)), getattr(exc, "reason", None),
+             exc.__cause__, exc.__context__]
+    return any(isinstance(c, BaseException) and _caused_by(c, kinds, depth + 1) for c in inner)
 
 
 def _ssl_cause(exc: BaseException, depth: int = 0) -> ssl.SSLError | None:

@@ -1,0 +1,123 @@
+"""A node for the property-based (fuzzing) tests: partners with tokens, one incident at
+each TLP level shared to every feed, and a partner's green incident it relays.
+
+`FuzzWorld` knows, from how it was built (not from the code under test), which objects
+each caller must never see: the objects created for the amber+strict and red incidents
+never leave the node; anonymous callers and az (no feed) see nothing above clear; tm
+(regional reader) nothing above green. Each incident's text carries a marker, so a leak
+of its words is found as well as a leak of its ids.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from conftest import incident_record
+from node.home import Node
+from node.policy import NEVER_SHARED, TLP_RANK, effective_ceiling, tlp_of
+from taxii_fixtures import World, build_world
+
+TLPS = ("clear", "green", "amber", "amber+strict", "red")
+COUNTRIES = {"clear": "FR", "green": "DE", "amber": "IT", "amber+strict": "ES", "red": "PT"}
+CALLERS = (None, "uz", "tm", "az")
+
+# Fast and repeatable in CI; QALQAN_FUZZ_EXAMPLES=2000 for a longer hunt by hand.
+FUZZ = settings(max_examples=int(__import__("os").environ.get("QALQAN_FUZZ_EXAMPLES", "60")), deadline=None,
+                derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                         HealthCheck.function_scoped_fixture,
+                                                                         HealthCheck.filter_too_much])
+
+
+def marker(tlp: str) -> str:
+    return f"ZZMARK{tlp.replace('+', 'PLUS').upper()}ZZ"
+
+
+@dataclass
+class FuzzWorld:
+    world: World
+    created: dict[str, set[str]]  # TLP (or "uz") → ids of the objects its incident created
+    identities: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def home(self) -> Path:
+        return self.world.home
+
+    def node(self) -> Node:
+        return Node(self.world.home)
+
+    def forbidden(self, caller: str | None) -> set[str]:
+        """Ids that must appear in no answer to `caller`."""
+        hidden = set(self.created["amber+strict"] | self.created["red"])
+        if caller in (None, "az"):
+            hidden |= self.created["green"] | self.created["amber"] | self.created["uz"]
+        elif caller == "tm":
+            hidden |= self.created["amber"]
+        return hidden
+
+    def forbidden_words(self, caller: str | None) -> set[str]:
+        levels = {"amber+strict", "red"}
+        if caller in (None, "az"):
+            levels |= {"green", "amber"}
+        elif caller == "tm":
+            levels |= {"amber"}
+        return {marker(t) for t in levels}
+
+    def headers(self, caller: str | None) -> dict:
+        return self.world.auth(caller) if caller else {}
+
+
+def build_fuzz_world(base: Path) -> FuzzWorld:
+    world = build_world(base)
+    node = Node(world.home)
+
+    def ids() -> set[str]:
+        return {r["id"] for r in node.store.query("SELECT DISTINCT id FROM objects")}
+
+    created: dict[str, set[str]] = {}
+    for i, tlp in enumerate(TLPS):
+        before = ids()
+        node.add_incident(incident_record(
+            tlp=tlp, title=f"{marker(tlp)} title", summary=f"{marker(tlp)} summary", claim=f"{marker(tlp)} claim",
+            target_countries=[COUNTRIES[tlp]], threat_actor=f"{marker(tlp)} actor",
+            urls=[f"https://{marker(tlp).lower()}.example/{i}"], accounts=[{"platform": "telegram",
+                                                                            "login": f"@{marker(tlp).lower()}"}],
+            media_sha256=[f"{i:064x}"], share=["public", "regional", "bilateral"]))
+        created[tlp] = ids() - before
+    uz = world.partners["uz"]
+    uz.add_incident(incident_record(tlp="green", title="uz green incident", target_countries=["UZ"],
+                                    urls=["https://uz-partner.example/a"], threat_actor="uz actor",
+                                    accounts=[{"platform": "telegram", "login": "@uzpartner"}],
+                                    media_sha256=["f" * 64]))
+    out = io.StringIO()
+    uz.export(out)
+    before = ids()
+    node.import_stream(io.BytesIO(out.getvalue().encode("utf-8")), source="uz")
+    created["uz"] = ids() - before
+    return FuzzWorld(world, created, {name: p.config.identity for name, p in world.partners.items()})
+
+
+@pytest.fixture(scope="module")
+def fuzz_world(tmp_path_factory) -> FuzzWorld:
+    return build_fuzz_world(tmp_path_factory.mktemp("fuzz"))
+
+
+def feed_policy_violations(home: Path) -> list[str]:
+    """Every feed entry that breaks the sharing policy: amber+strict/red in any feed, or an
+    object above its feed's ceiling. An object's level is the one its TLP markings say;
+    an unmarked object (the well-known ones) is judged by the level its entry records."""
+    node = Node(home)
+    ceilings = {f.id: (name, effective_ceiling(f.max_tlp)) for name, f in node.config.feeds.items()}
+    bad = []
+    for row in node.store.query("SELECT e.feed, e.tlp, o.id, o.json FROM feed_entries e JOIN objects o"
+                                " ON o.id = e.id AND o.version = e.version WHERE e.deleted = 0"):
+        obj = json.loads(row["json"])
+        tlp = tlp_of(obj) if obj.get("object_marking_refs") else row["tlp"]
+        name, ceiling = ceilings.get(row["feed"], (row["feed"], "clear"))
+        if tlp in NEVER_SHARED or TLP_RANK[tlp] > TLP_RANK[ceiling]:
+            bad.append(f"{row['id']} ({tlp}) in feed {name}")
+    return bad

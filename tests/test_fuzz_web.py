@@ -1,0 +1,109 @@
+"""Property-based fuzzing of the analyst UI's forms and filters (hypothesis, Flask test
+client): the log-in form, the incident form, the list filters, incident pages and the
+admin's quarantine actions never answer 5xx on arbitrary strings, and an incident the
+form accepts lands only in feeds its TLP allows. Each client carries its session's valid
+CSRF token, so fuzzed POSTs reach the handlers behind the token check."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from fuzz_fixtures import FUZZ, feed_policy_violations
+from node.app import create_app
+from node.home import Node
+from web_fixtures import ADMIN, ANALYST, csrf_from, form_data, incident_record, log_in
+
+text = st.text(max_size=80)
+field_text = st.one_of(text, st.sampled_from(["", " ", "9" * 40, "-1", "1e9", "2026-11-20", "2026-02-30",
+                                              "9999-12-31T23:59:59Z", "0000-01-01", "red", "amber+strict",
+                                              "\x00", "a" * 3000, "https://", "javascript:alert(1)",
+                                              "incident--00000000-0000-4000-8000-000000000000", "{{7*7}}"]))
+INCIDENT_FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_seen", "platforms",
+                   "target_countries", "disarm", "urls", "accounts", "media_sha256", "verdict", "confidence",
+                   "fact_check_url", "threat_actor", "tlp", "share", "share_offered")
+LIST_ARGS = ("q", "platform", "country", "technique", "tlp", "verdict", "node", "from", "to", "before")
+
+
+@pytest.fixture(scope="module")
+def ui(web_template, tmp_path_factory):
+    """An app over a copy of the web template home with a few incidents, and clients
+    logged in as nobody, the analyst and the admin."""
+    home = Path(shutil.copytree(web_template, tmp_path_factory.mktemp("fuzz-web") / "kz"))
+    node = Node(home)
+    for tlp in ("clear", "green", "red"):
+        node.add_incident(incident_record(tlp=tlp, title=f"seed {tlp}"))
+    app = create_app(home, test_config={"CONFIG_MIN_INTERVAL": 3600.0})
+    clients = {"anonymous": app.test_client()}
+    for role, (name, password) in (("analyst", ANALYST), ("admin", ADMIN)):
+        clients[role] = app.test_client()
+        assert log_in(clients[role], name, password).status_code == 302
+    tokens = {role: csrf_from(client.get("/incidents/new" if role != "anonymous" else "/login").text)
+              for role, client in clients.items()}
+    return home, clients, tokens
+
+
+def incident_fields():
+    base = form_data(incident_record(share=["public"]))
+    return st.fixed_dictionaries({}, optional={k: (st.lists(field_text, max_size=3) if k in ("disarm", "share")
+                                                   else field_text) for k in INCIDENT_FIELDS}).map(
+        lambda changes: {**base, **changes})
+
+
+@FUZZ
+@given(name=field_text, password=field_text, next_=field_text)
+def test_the_log_in_form_never_fails(ui, name, password, next_):
+    _, clients, tokens = ui
+    response = clients["anonymous"].post("/login", query_string={"next": next_},
+                                         data={"csrf_token": tokens["anonymous"], "name": name, "password": password})
+    event(f'HTTP {response.status_code}')
+    assert response.status_code < 500
+    if response.status_code in (301, 302, 303):
+        assert response.headers["Location"].startswith("/"), response.headers["Location"]
+
+
+@FUZZ
+@given(data=incident_fields())
+def test_the_incident_form_never_fails_and_keeps_the_policy(ui, data):
+    home, clients, tokens = ui
+    response = clients["analyst"].post("/incidents/new", data={"csrf_token": tokens["analyst"], **data})
+    event(f'HTTP {response.status_code}')
+    assert response.status_code in (200, 302, 400), response.status_code
+    assert not feed_policy_violations(home)
+
+
+@FUZZ
+@given(args=st.dictionaries(st.one_of(st.sampled_from(LIST_ARGS), text), field_text, max_size=6),
+       who=st.sampled_from(["anonymous", "analyst", "admin"]),
+       path=st.sampled_from(["/incidents", "/dashboard", "/dashboard/data.json", "/", "/login",
+                             "/admin/peers", "/admin/quarantine"]))
+def test_lists_and_filters_never_fail(ui, args, who, path):
+    _, clients, _ = ui
+    response = clients[who].get(path, query_string=args)
+    event(f'HTTP {response.status_code}')
+    assert response.status_code < 500
+
+
+@FUZZ
+@given(data=st.data(), suffix=st.sampled_from(["", "/stix.json"]), who=st.sampled_from(["anonymous", "analyst"]))
+def test_incident_pages_never_fail(ui, data, suffix, who):
+    home, clients, _ = ui
+    known = sorted(r["id"] for r in Node(home).store.query("SELECT id FROM objects WHERE type = 'incident'"))
+    incident_id = data.draw(st.one_of(field_text, st.sampled_from(known)))
+    response = clients[who].get("/incidents/" + incident_id.replace("/", "%2F").replace("?", "%3F")
+                                .replace("#", "%23") + suffix)
+    event(f'HTTP {response.status_code}')
+    assert response.status_code < 500
+
+
+@FUZZ
+@given(fields=st.dictionaries(st.sampled_from(["id", "version", "digest"]), field_text, max_size=3),
+       action=st.sampled_from(["delete", "recheck"]), who=st.sampled_from(["analyst", "admin"]))
+def test_admin_actions_never_fail(ui, fields, action, who):
+    _, clients, tokens = ui
+    response = clients[who].post(f"/admin/quarantine/{action}", data={"csrf_token": tokens[who], **fields})
+    event(f'HTTP {response.status_code}')
+    assert response.status_code < 500

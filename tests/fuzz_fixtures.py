@@ -42,6 +42,8 @@ class FuzzWorld:
     world: World
     created: dict[str, set[str]]  # TLP (or "uz") → ids of the objects its incident created
     identities: dict[str, str] = field(default_factory=dict)
+    next_tokens: list[str] = field(default_factory=list)  # real paging tokens, each issued to one caller
+    status_owner: dict[str, str] = field(default_factory=dict)  # POST status id → the peer that posted
 
     @property
     def home(self) -> Path:

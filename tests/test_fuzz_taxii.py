@@ -12,7 +12,7 @@ import json
 from urllib.parse import quote, urlencode
 
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fuzz_fixtures import CALLERS, FUZZ, FuzzWorld, feed_policy_violations
@@ -26,7 +26,7 @@ from taxii_fixtures import store_fingerprint
 ENDPOINTS = ("", "api/", "api/collections/", "api/collections/{c}/", "api/collections/{c}/manifest/",
              "api/collections/{c}/objects/", "api/collections/{c}/objects/{o}/",
              "api/collections/{c}/objects/{o}/versions/", "api/status/{s}/", "{junk}")
-METHODS = ("GET", "GET", "GET", "HEAD", "POST", "DELETE", "PUT", "OPTIONS")
+METHODS = ("GET",) * 8 + ("HEAD", "POST", "POST", "DELETE", "PUT", "OPTIONS")
 FILTER_KEYS = ("match[id]", "match[type]", "match[version]", "match[spec_version]", "added_after", "limit",
                "next")
 TIMESTAMPS = ("2026-11-01T00:00:00.000Z", "2026-11-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
@@ -41,7 +41,27 @@ junk_text = st.one_of(text, st.sampled_from(["..", "%00", "\x00", "a" * 5000, "-
 @pytest.fixture(scope="module")
 def taxii(fuzz_world):
     app = create_app(fuzz_world.home, test_config={"CONFIG_MIN_INTERVAL": 3600.0})
-    return app.test_client()
+    client = app.test_client()
+    _collect_tokens_and_statuses(fuzz_world, client)
+    return client
+
+
+def _collect_tokens_and_statuses(world: FuzzWorld, client) -> None:
+    """Real `next` tokens and POST status ids, each issued to one caller, for the fuzzer
+    to replay as any caller."""
+    world.next_tokens, world.status_owner = [], {}
+    for caller, feed in (("uz", "bilateral"), ("uz", "regional"), ("tm", "regional"), (None, "public")):
+        for endpoint in ("objects/", "manifest/"):
+            response = client.get(f"/taxii2/api/collections/{world.world.feeds[feed]}/{endpoint}?limit=1",
+                                  headers={"Accept": TAXII, **world.headers(caller)})
+            world.next_tokens.append(response.get_json()["next"])
+    for caller, feed in (("uz", "bilateral"), ("tm", "bilateral")):
+        note = signed_notes(world.world.partners[caller], 1)[0]
+        response = client.post(f"/taxii2/api/collections/{world.world.feeds[feed]}/objects/",
+                               data=json.dumps({"objects": [note]}),
+                               headers={"Accept": TAXII, "Content-Type": TAXII, **world.headers(caller)})
+        assert response.status_code == 202
+        world.status_owner[response.get_json()["id"]] = caller
 
 
 def known_ids(world: FuzzWorld) -> list[str]:
@@ -58,6 +78,7 @@ def object_ids(draw, world: FuzzWorld):
 def queries(draw, world: FuzzWorld):
     types = ["incident", "report", "location", "threat-actor", "url", "identity", "note", "relationship"]
     values = st.one_of(st.sampled_from(TIMESTAMPS), st.sampled_from(types), object_ids(world),
+                       st.sampled_from(world.next_tokens),
                        st.lists(st.sampled_from(known_ids(world) + types), max_size=4).map(",".join),
                        st.integers(-10, 10 ** 30).map(str), junk_text)
     return draw(st.lists(st.tuples(st.one_of(st.sampled_from(FILTER_KEYS), text), values), max_size=5))
@@ -101,7 +122,9 @@ def requests_(draw, world: FuzzWorld):
     feed_ids = sorted(world.world.feeds.values())
     collection = draw(st.one_of(st.sampled_from(feed_ids), junk_text))
     path = "/taxii2/" + template.format(c=quote(collection, safe=""), o=quote(draw(object_ids(world)), safe=""),
-                                        s=quote(draw(junk_text), safe=""), junk=quote(draw(junk_text), safe="/"))
+                                        s=quote(draw(st.one_of(st.sampled_from(sorted(world.status_owner)),
+                                                               junk_text)), safe=""),
+                                        junk=quote(draw(junk_text), safe="/"))
     query = urlencode(draw(queries(world)))
     headers = {}
     accept = draw(st.one_of(st.just(TAXII), st.sampled_from(ACCEPTS)))
@@ -126,6 +149,10 @@ def requests_(draw, world: FuzzWorld):
     return caller, method, path + ("?" + query if query else ""), headers, body
 
 
+def world_statuses(world: FuzzWorld):
+    return world.status_owner.items()
+
+
 def check_resource(method: str, status: int, document) -> None:
     if status >= 400:
         assert isinstance(document, dict) and isinstance(document.get("title"), str), document
@@ -139,7 +166,7 @@ def check_resource(method: str, status: int, document) -> None:
         assert isinstance(document.get("more", False), bool)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=FUZZ.max_examples * 3)
 @given(data=st.data())
 def test_every_taxii_answer_is_taxii_and_reveals_nothing_unreadable(fuzz_world, taxii, data):
     caller, method, url, headers, body = data.draw(requests_(fuzz_world))
@@ -161,6 +188,9 @@ def test_every_taxii_answer_is_taxii_and_reveals_nothing_unreadable(fuzz_world, 
         if method != "HEAD" and response.data:
             served = {o.get("id") for o in json.loads(response.data).get("objects", []) if isinstance(o, dict)}
             assert not served & hidden, f"{caller} was served {sorted(served & hidden)} by {method} {url}"
+    if response.status_code == 200 and "/status/" in url:
+        owner = next((who for sid, who in world_statuses(fuzz_world) if sid in url), None)
+        assert owner is None or owner == caller, f"{caller} read the status of {owner}'s POST"
     leaked = {oid for oid in hidden if oid in response.text and oid not in asked}
     assert not leaked, f"{caller} was shown {sorted(leaked)} by {method} {url}"
     words = {w for w in fuzz_world.forbidden_words(reader) if w in response.text and w not in asked}

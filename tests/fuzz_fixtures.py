@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +27,12 @@ TLPS = ("clear", "green", "amber", "amber+strict", "red")
 COUNTRIES = {"clear": "FR", "green": "DE", "amber": "IT", "amber+strict": "ES", "red": "PT"}
 CALLERS = (None, "uz", "tm", "az")
 
-# Fast and repeatable in CI; QALQAN_FUZZ_EXAMPLES=2000 for a longer hunt by hand.
-FUZZ = settings(max_examples=int(__import__("os").environ.get("QALQAN_FUZZ_EXAMPLES", "60")), deadline=None,
-                derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                         HealthCheck.function_scoped_fixture,
-                                                                         HealthCheck.filter_too_much])
+# Fast and repeatable in CI. By hand, a longer hunt: QALQAN_FUZZ_EXAMPLES=2000, and
+# QALQAN_FUZZ_RANDOM=1 for new examples on each run instead of the same ones.
+FUZZ = settings(max_examples=int(os.environ.get("QALQAN_FUZZ_EXAMPLES", "60")), deadline=None,
+                derandomize=not os.environ.get("QALQAN_FUZZ_RANDOM"), database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                       HealthCheck.filter_too_much])
 
 
 def marker(tlp: str) -> str:

@@ -5,8 +5,10 @@ form accepts lands only in feeds its TLP allows. Each client carries its session
 CSRF token, so fuzzed POSTs reach the handlers behind the token check."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from hypothesis import event, given
@@ -62,7 +64,26 @@ def test_the_log_in_form_never_fails(ui, name, password, next_):
     event(f'HTTP {response.status_code}')
     assert response.status_code < 500
     if response.status_code in (301, 302, 303):
-        assert response.headers["Location"].startswith("/"), response.headers["Location"]
+        assert same_site(response.headers["Location"]), response.headers["Location"]
+
+
+def same_site(location: str) -> bool:
+    """Would a browser on http://node.example/login stay on that site following
+    `location`? Browsers drop tabs and line breaks from URLs and read \\ as /."""
+    cleaned = re.sub(r"[\t\n\r]", "", location).replace("\\", "/").strip("\x00 ")
+    target = urlsplit(urljoin("http://node.example/login", cleaned))
+    return target.scheme == "http" and target.netloc == "node.example"
+
+
+@FUZZ
+@given(next_=st.one_of(field_text, st.sampled_from(["//evil.example", "/\\evil.example", "/\t/evil.example",
+                                                     "https:evil.example", "\\\\evil.example", "/%2F/evil.example",
+                                                     " //evil.example", "http://node.example@evil.example/"])))
+def test_log_in_sends_a_logged_in_user_nowhere_but_this_site(ui, next_):
+    _, clients, _ = ui
+    response = clients["analyst"].get("/login", query_string={"next": next_})
+    assert response.status_code == 302
+    assert same_site(response.headers["Location"]), response.headers["Location"]
 
 
 @FUZZ

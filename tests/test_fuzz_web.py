@@ -5,18 +5,25 @@ form accepts lands only in feeds its TLP allows. Each client carries its session
 CSRF token, so fuzzed POSTs reach the handlers behind the token check."""
 from __future__ import annotations
 
+import copy
+import io
+import json
 import re
 import shutil
+import uuid
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fuzz_fixtures import FUZZ, feed_policy_violations
+from node.errors import InputError
 from node.app import create_app
 from node.home import Node
+from node.signing import SIGNATURE_EXT, sign
+from nodes import make_home
 from web_fixtures import ADMIN, ANALYST, csrf_from, form_data, incident_record, log_in
 
 text = st.text(max_size=80)
@@ -30,6 +37,9 @@ INCIDENT_FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_
 LIST_ARGS = ("q", "platform", "country", "technique", "tlp", "verdict", "node", "from", "to", "before")
 
 
+templates: dict = {}  # a partner node and its signed incident and report, set by `ui`
+
+
 @pytest.fixture(scope="module")
 def ui(web_template, tmp_path_factory):
     """An app over a copy of the web template home with a few incidents, and clients
@@ -38,6 +48,12 @@ def ui(web_template, tmp_path_factory):
     node = Node(home)
     for tlp in ("clear", "green", "red"):
         node.add_incident(incident_record(tlp=tlp, title=f"seed {tlp}"))
+    uz = Node(make_home(home.parent, "uz", "UZ"))
+    node.trust_card(uz.card())
+    made = uz.add_incident(incident_record(tlp="green", title="uz template"))
+    templates["uz"] = uz
+    templates["incident"] = json.loads(uz.store.object_json(made.incident_id))
+    templates["report"] = json.loads(uz.store.object_json(made.report_id))
     app = create_app(home, test_config={"CONFIG_MIN_INTERVAL": 3600.0})
     clients = {"anonymous": app.test_client()}
     for role, (name, password) in (("analyst", ANALYST), ("admin", ADMIN)):
@@ -128,3 +144,61 @@ def test_admin_actions_never_fail(ui, fields, action, who):
     response = clients[who].post(f"/admin/quarantine/{action}", data={"csrf_token": tokens[who], **fields})
     event(f'HTTP {response.status_code}')
     assert response.status_code < 500
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 53, 2 ** 53) |
+                           st.floats(allow_nan=False, allow_infinity=False) | field_text,
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(text, kids, max_size=3),
+                           max_leaves=12)
+DISINFO_EXT = "extension-definition--98729189-cdcd-48d3-84e1-9d141d145eed"
+CORE_EXT = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
+INCIDENT_PATHS = (("name",), ("description",), ("confidence",), ("lang",), ("external_references",),
+                  ("extensions", DISINFO_EXT), ("extensions", CORE_EXT),
+                  *(("extensions", DISINFO_EXT, k) for k in ("case_id", "claim", "disarm_techniques", "first_seen",
+                                                             "last_seen", "languages", "platforms",
+                                                             "target_countries", "verdict")),
+                  *(("extensions", CORE_EXT, k) for k in ("determination", "incident_types",
+                                                          "investigation_status")))
+REPORT_PATHS = (("name",), ("published",), ("object_refs",), ("report_types",), ("description",))
+
+
+@st.composite
+def partner_incidents(draw):
+    """A partner's incident and report, validly signed, with some fields set to anything."""
+    uz = templates["uz"]
+    incident, report = copy.deepcopy(templates["incident"]), copy.deepcopy(templates["report"])
+    incident["id"] = f"incident--{uuid.uuid4()}"
+    report["id"] = f"report--{uuid.uuid4()}"
+    report["object_refs"] = [incident["id"] if r.startswith("incident--") else r for r in report["object_refs"]]
+    for obj, paths in ((incident, INCIDENT_PATHS), (report, REPORT_PATHS)):
+        for path in draw(st.lists(st.sampled_from(paths), max_size=3, unique=True)):
+            target = obj
+            for key in path[:-1]:
+                target = target.get(key) if isinstance(target, dict) else None
+            if isinstance(target, dict):  # an earlier change may have replaced the parent
+                target[path[-1]] = draw(json_values)
+    signed = []
+    for obj in (incident, report):
+        obj["extensions"].pop(SIGNATURE_EXT, None)
+        try:
+            signed.append(sign(obj, uz.signing_key))
+        except InputError:
+            signed.append(obj)
+    return signed
+
+
+@settings(FUZZ, max_examples=max(FUZZ.max_examples // 2, 1))
+@given(objects=partner_incidents())
+def test_any_signed_partner_incident_leaves_every_page_working(ui, objects):
+    """A compromised partner signs incidents with any content in any field: stored or
+    refused, the list, the dashboard and the incident's pages still answer (item 8)."""
+    home, clients, _ = ui
+    Node(home).import_stream(io.BytesIO(json.dumps({"objects": objects}).encode()), source=None)
+    analyst = clients["analyst"]
+    incident_id = objects[0]["id"]
+    for path in ("/incidents", "/dashboard", f"/incidents/{incident_id}", f"/incidents/{incident_id}/stix.json"):
+        response = analyst.get(path)
+        event(f"{path.split('/')[-1][:9]} HTTP {response.status_code}")
+        assert response.status_code < 500, path
+    data = analyst.get("/dashboard/data.json")
+    assert data.status_code == 200 and isinstance(json.loads(data.data), dict)

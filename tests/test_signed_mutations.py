@@ -182,6 +182,8 @@ def alternative_encodings(data: bytes):
     yield "every form at once", _numbers(_escape_letters(json.dumps(_reordered(obj, True), ensure_ascii=True,
                                                                     indent=1)), "EXP")
     for label, value in _signature_variants(obj):
+        if value == obj["extensions"][SIGNATURE_EXT]["signature"]["value"]:
+            continue  # e.g. no - or _ to turn into + or /
         changed = json.loads(data)
         changed["extensions"][SIGNATURE_EXT]["signature"]["value"] = value
         yield label, json.dumps(changed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -93,9 +93,11 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
 def posted_objects(draw, world: FuzzWorld, caller: str | None):
     """Arbitrary JSON, or objects close to valid: a signed note of the caller's node (or
     another's) with a field changed, re-signed or not."""
-    kind = draw(st.sampled_from(["json", "object", "note"]))
+    kind = draw(st.sampled_from(["json", "object", "note", "partner"]))
     if kind == "json":
         return draw(json_values)
+    if kind == "partner":
+        return draw(partner_versions(world))
     if kind == "object":
         return draw(st.dictionaries(st.sampled_from(["type", "id", "spec_version", "created", "modified",
                                                      "object_marking_refs", "created_by_ref", "value"]) | text,
@@ -112,6 +114,23 @@ def posted_objects(draw, world: FuzzWorld, caller: str | None):
             with contextlib.suppress(InputError):  # a value that cannot be canonicalised stays unsigned
                 note = sign(note, signer.signing_key)
     return note
+
+
+@st.composite
+def partner_versions(draw, world: FuzzWorld):
+    """A new version of one of uz's signed objects (incident, report, relationship…) with
+    a property set to anything, signed again by uz: what a compromised partner can send."""
+    uz = world.world.partners["uz"]
+    candidates = sorted(oid for oid in world.created["uz"] if uz.store.object_json(oid)
+                        and json.loads(uz.store.object_json(oid)).get("created_by_ref") == uz.config.identity)
+    obj = json.loads(uz.store.object_json(draw(st.sampled_from(candidates))))
+    key = draw(st.sampled_from(sorted(set(obj) - {"id", "type", "spec_version", "created_by_ref"}) + ["x_extra"]))
+    obj[key] = draw(json_values)
+    obj["modified"] = f"2027-{draw(st.integers(1, 12)):02d}-01T00:00:{draw(st.integers(0, 59)):02d}.000Z"
+    (obj.get("extensions") if isinstance(obj.get("extensions"), dict) else {}).pop(SIGNATURE_EXT, None)
+    with contextlib.suppress(InputError, TypeError, AttributeError):
+        obj = sign(obj, uz.signing_key)
+    return obj
 
 
 @st.composite

@@ -93,3 +93,39 @@ def test_any_bundle_is_imported_or_verified_or_refused_with_one_sentence(homes, 
     except QalqanError:
         pass
     assert not feed_policy_violations(kz.home)
+
+
+FEED_KEYS = ("id", "title", "description", "max_tlp", "readers", "writers")
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(FEED_KEYS) | text, json_values, max_size=3),
+       setting=st.sampled_from(["node.name", "node.country", "server.port", "server.max_content_length",
+                                "default_tlp", "peers", "peers.uz", "peers.uz.url", "peers.uz.feeds",
+                                "database", "server.threads", "sync.interval"]),
+       value=json_values)
+def test_any_feed_file_or_setting_loads_or_is_refused_with_one_sentence(homes, changes, setting, value):
+    """A feed file or config.yaml edited to anything: config.load gives a Config or one
+    ConfigError naming the file and key, and the node opens or refuses the same way."""
+    from node import config as config_mod
+    from nodes import edit_config
+    base, kz, _, _ = homes
+    home = base / "kz"
+    feed_path, config_path = home / "feeds" / "regional.yaml", home / "config.yaml"
+    saved = feed_path.read_bytes(), config_path.read_bytes()
+    try:
+        feed = yaml.safe_load(saved[0])
+        feed.update(changes)
+        feed_path.write_text(yaml.safe_dump(feed), "utf-8")
+        config_mod.load(home)
+    except QalqanError:
+        pass
+    finally:
+        feed_path.write_bytes(saved[0])
+    try:
+        edit_config(home, setting, value)
+        config_mod.load(home)
+    except QalqanError:
+        pass
+    finally:
+        config_path.write_bytes(saved[1])

@@ -31,6 +31,9 @@ FILTER_KEYS = ("match[id]", "match[type]", "match[version]", "match[spec_version
                "next")
 TIMESTAMPS = ("2026-11-01T00:00:00.000Z", "2026-11-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
               "2026-13-45T25:61:61Z", "first", "last", "all")
+# Query bytes urlencode would never produce: invalid UTF-8 and percent signs left bare.
+RAW_QUERY_TAILS = ("",) * 6 + ("&match[id]=%FF", "&%FF%FE=1", "&limit=%00", "&next=%C0%80", "&added_after=%ZZ",
+                                "&match[type]=%", "&&&=&=", "&limit=1&limit=2", "&match[version]=first,last,all")
 ACCEPTS = (TAXII, "application/taxii+json", "*/*", "application/json", "text/html", "", None,
            "application/taxii+json;version=2.0", "application/taxii+json;version=2.1;q=0")
 
@@ -144,7 +147,7 @@ def requests_(draw, world: FuzzWorld):
                                         s=quote(draw(st.one_of(st.sampled_from(sorted(world.status_owner)),
                                                                junk_text)), safe=""),
                                         junk=quote(draw(junk_text), safe="/"))
-    query = urlencode(draw(queries(world)))
+    query = urlencode(draw(queries(world))) + draw(st.sampled_from(RAW_QUERY_TAILS))
     headers = {}
     accept = draw(st.one_of(st.just(TAXII), st.sampled_from(ACCEPTS)))
     if accept is not None:

@@ -12,7 +12,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from hypothesis import event, given, settings
@@ -116,10 +116,12 @@ def test_the_incident_form_never_fails_and_keeps_the_policy(ui, data):
 @given(args=st.dictionaries(st.one_of(st.sampled_from(LIST_ARGS), text), field_text, max_size=6),
        who=st.sampled_from(["anonymous", "analyst", "admin"]),
        path=st.sampled_from(["/incidents", "/dashboard", "/dashboard/data.json", "/", "/login",
-                             "/admin/peers", "/admin/quarantine"]))
-def test_lists_and_filters_never_fail(ui, args, who, path):
+                             "/admin/peers", "/admin/quarantine"]),
+       tail=st.sampled_from(("",) * 4 + ("&q=%FF", "&%FF=1", "&before=%00", "&from=%C0%80", "&to=%ZZ", "&q=%",
+                                         "&tlp=red&tlp=green", "&before=-1", "&before=" + "9" * 19)))
+def test_lists_and_filters_never_fail(ui, args, who, path, tail):
     _, clients, _ = ui
-    response = clients[who].get(path, query_string=args)
+    response = clients[who].get(f"{path}?{urlencode(args)}{tail}")
     event(f'HTTP {response.status_code}')
     assert response.status_code < 500
 

@@ -87,7 +87,8 @@ def queries(draw, world: FuzzWorld):
     return draw(st.lists(st.tuples(st.one_of(st.sampled_from(FILTER_KEYS), text), values), max_size=5))
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
+json_values = st.recursive(st.none() | st.booleans() | st.integers() |
+                           st.floats(allow_nan=False, allow_infinity=False) | text,
                            lambda kids: st.lists(kids, max_size=4) | st.dictionaries(text, kids, max_size=4),
                            max_leaves=20)
 
@@ -153,7 +154,8 @@ def requests_(draw, world: FuzzWorld):
     if accept is not None:
         headers["Accept"] = accept
     if caller == "bogus":
-        headers["Authorization"] = draw(st.sampled_from(["Token nope", "Basic abc", "Token ", "Bearer x", "Token " + "A" * 300]))
+        headers["Authorization"] = draw(st.sampled_from(["Token nope", "Basic abc", "Token ", "Bearer x",
+                                                         "Token " + "A" * 300]))
     elif caller:
         headers.update(world.world.auth(caller))
     body = None

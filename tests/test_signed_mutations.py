@@ -187,9 +187,8 @@ def alternative_encodings(data: bytes):
         changed = json.loads(data)
         changed["extensions"][SIGNATURE_EXT]["signature"]["value"] = value
         yield label, json.dumps(changed, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    escaped_value = text.replace(obj["extensions"][SIGNATURE_EXT]["signature"]["value"],
-                                 _escape_letters('"' + obj["extensions"][SIGNATURE_EXT]["signature"]["value"] + '"')[1:-1])
-    yield "signature value with letters escaped", escaped_value
+    value = obj["extensions"][SIGNATURE_EXT]["signature"]["value"]
+    yield "signature value with letters escaped", text.replace(value, _escape_letters(f'"{value}"')[1:-1])
     yield "duplicate key", text[:-1] + ',"id":' + json.dumps(obj["id"]) + "}"
     yield "BOM", "\ufeff" + text
 

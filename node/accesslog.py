@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 from flask import request
 
-from .logs import get_logger
+from .logs import get_logger, printable
 
 log = get_logger("node.http")
 
@@ -71,16 +71,12 @@ class AccessLog:
             "method": method, "path": path, "protocol": environ.get("SERVER_PROTOCOL", "-"),
             "status": status, "bytes": sent, "duration_ms": round(seconds * 1000, 1),
         }
+        # PATH_INFO is decoded: a %0A in a URL must not start a forged log line.
         log.info('%s %s "%s %s %s" %d %d %.1fms', fields["client"], fields["caller"], method,
-                 _printable(path), fields["protocol"], status, sent, fields["duration_ms"],
+                 printable(path), fields["protocol"], status, sent, fields["duration_ms"],
                  extra={"fields": fields})
         if self.observe is not None:
             self.observe(method, environ.get(ROUTE) or "unmatched", status, seconds)
-
-
-def _printable(path: str) -> str:
-    # PATH_INFO is decoded: a %0A in a URL must not start a forged log line.
-    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
 
 
 class _CountedBody:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, logs
+from .access import add_access_commands
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     token = command("token", "credentials for peers").add_subparsers(dest="token_command", required=True)
     p = token.add_parser("create", parents=[home], help="make a secret for peer NAME to use against this node")
     p.add_argument("name")
+    p.add_argument("--keep-old", action="store_true", help="leave the peer's older tokens working")
     p.set_defaults(run=cmd_token_create)
 
     user = command("user", "web UI accounts").add_subparsers(dest="user_command", required=True)
@@ -106,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("verify", "check every object's signature; store nothing")
     p.add_argument("file")
+    p.add_argument("--trust-file-cards", action="store_true",
+                   help="accept signers whose card is only in the file (never one claiming a node pinned here)")
     p.set_defaults(run=cmd_verify)
 
     p = command("status", "node id, counts, peers, quarantine")
@@ -116,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_command(command)
     add_backup_commands(command)
     add_disarm_command(command)
+    add_access_commands(command, {"home": home, "peer": peer, "trust": trust, "token": token, "user": user})
     return parser
 
 
@@ -186,8 +191,13 @@ def cmd_key_rotate(args) -> int:
 
 
 def cmd_token_create(args) -> int:
-    secret = open_node(args).create_token(args.name)
+    from .tokens import list_tokens
+    node = open_node(args)
+    older = sum(1 for row in list_tokens(node.store) if row["peer"] == args.name)
+    secret = node.create_token(args.name, keep_old=args.keep_old)
     print(f"token for {args.name} (shown once): {secret}")
+    if older and not args.keep_old:
+        print(f"{older} older token(s) of {args.name} revoked (--keep-old keeps them)", file=sys.stderr)
     return 0
 
 
@@ -244,9 +254,9 @@ def cmd_import(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    failures = open_node(args).verify_stream(_open_input(args.file))
-    for oid, reason in failures:
-        print(f"{oid}: {reason}")
+    failures = open_node(args).verify_stream(_open_input(args.file), trust_file_cards=args.trust_file_cards)
+    for _oid, reason in failures:  # each reason names its object once (Node.verify_stream)
+        print(reason)
     if not failures:
         print("all signatures verify")
     return 1 if failures else 0
@@ -276,7 +286,7 @@ def cmd_status(args) -> int:
                 f"{peer.get('rejected', 0)}")
         if peer.get("last_error"):
             line += f"; last error: {peer['last_error']}"
-        print(line)
+        print(logs.printable(line))  # a last error may quote the peer's own words
     return 0
 
 

@@ -63,6 +63,10 @@ SETTINGS: list[tuple[str, Callable, Any, str]] = [
     ("server.tls_client_ca", _opt(is_str), None, "CA bundle; when set, clients must present a certificate"),
     ("server.allow_plain_http", is_bool, False, "serve plain HTTP on a non-loopback address"),
     ("server.max_content_length", is_positive, 10 * 1024 * 1024, "largest accepted request body in bytes"),
+    ("taxii.max_page_bytes", is_positive, 8 * 1024 * 1024,
+     "largest TAXII page of objects in bytes; a fuller page ends early with more: true"),
+    ("taxii.max_object_bytes", is_positive, 1024 * 1024,
+     "largest object accepted, in canonical JSON bytes; a larger one is rejected at ingest"),
     ("database", is_str, "data/qalqan.db", "SQLite database path, relative to the home"),
     ("default_tlp", is_tlp, "amber", "TLP of an incident whose record names none"),
     ("sync.interval", is_positive, 30, "seconds between pulls in `serve`"),
@@ -205,12 +209,14 @@ def load(home: Path) -> Config:
         for key in ("pull", "push"):
             for ref in getattr(peer, key):
                 if not _looks_like_feed_ref(ref):
-                    raise ConfigError(f"{path}: key 'peers.{peer.name}.{key}': {ref!r} is not a feed name or id")
+                    raise ConfigError(f"{path}: key 'peers.{peer.name}.{key}': {ref!r} is not a collection "
+                                      "id, title or alias")
     return Config(home=home, values=values, peers=peers, feeds=feeds)
 
 
 def _looks_like_feed_ref(ref: Any) -> bool:
-    return isinstance(ref, str) and (bool(NAME_RE.match(ref)) or _is_uuid(ref))
+    """A partner's collection id, alias (its feed name) or title: a title may be any line of text."""
+    return isinstance(ref, str) and ref.strip() != "" and ref.isprintable()
 
 
 def _is_uuid(text: str) -> bool:
@@ -326,18 +332,36 @@ def write_yaml(path: Path, data: Any) -> None:
 def update_config(home: Path, change: Callable[[dict], None]) -> None:
     """Apply `change` to the raw config mapping and write it back; a change that does
     not validate is undone. A lock file serialises writers from other processes."""
-    path = Path(home) / "config.yaml"
-    with open(path.with_suffix(".lock"), "w") as lock:
+    _update_yaml(Path(home), Path(home) / "config.yaml", change)
+
+
+def update_feed(home: Path, name: str, change: Callable[[dict], None], create: bool = False) -> None:
+    """Apply `change` to the mapping of feeds/NAME.yaml (an empty one when `create`, and
+    then the file must not exist yet) and write it back, under the same lock and with the
+    same undo as update_config: a feed file that would not load is never left behind."""
+    path = Path(home) / "feeds" / f"{name}.yaml"
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{path}: the file name must be a lower-case feed name")
+    _update_yaml(Path(home), path, change, create=create)
+
+
+def _update_yaml(home: Path, path: Path, change: Callable[[dict], None], create: bool = False) -> None:
+    with open(home / "config.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        before = path.read_bytes()
-        data = read_yaml(path)
+        if create and path.exists():
+            raise ConfigError(f"{path}: exists already")
+        before = None if create else path.read_bytes()
+        data = {} if create else read_yaml(path)
         change(data)
         write_yaml(path, data)
         try:
             load(home)
         except ConfigError:
-            tmp = path.with_suffix(".yaml.tmp")
-            tmp.write_bytes(before)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            if before is None:
+                path.unlink()
+            else:
+                tmp = path.with_suffix(".yaml.tmp")
+                tmp.write_bytes(before)
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, path)
             raise

@@ -30,7 +30,7 @@ from .sco import SCO_TYPES
 from .signing import SigningKey, key_id_of, sign, signature_of
 from .store import Store
 from .trust import TrustStore, keys_of_card
-from .verify import check as check_object
+from .verify import QUARANTINED, check as check_object
 from .wellknown import well_known_objects
 from . import wire
 
@@ -106,6 +106,7 @@ class Node:
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
             on_stored=[lambda stored: index_stored_batch(self.store, stored)],
+            max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()
 
@@ -224,37 +225,51 @@ class Node:
         door = Door.for_peer(source, self.config.peers[source]) if source else Door(IMPORT)
         return self.ingest.run(wire.iter_objects(stream), door, keep_outcomes=False, workers=workers)
 
-    def verify_stream(self, open_stream) -> list[tuple[str, str]]:
+    def verify_stream(self, open_stream, trust_file_cards: bool = False) -> list[tuple[str, str]]:
         """Check every object of a file as ingest would, storing nothing; returns
-        (object id, reason) per object that would be rejected or quarantined. Cards in
-        the file lend their keys (see _keys_of_cards_in_file)."""
+        (object id, reason) per object that would be rejected or quarantined.
+
+        Validity is not trust: an object whose signature verifies only with the key of a
+        card in the same file for a node not pinned here (see _keys_of_cards_in_file) is
+        reported "valid signature, signer not trusted", unless `trust_file_cards`."""
         with open_stream() as stream:
-            lent = self._keys_of_cards_in_file(wire.iter_objects(stream))
-        keys = {**lent, **self.trust.keys()}  # a pinned key always wins over a lent one
+            rotated, strangers = self._keys_of_cards_in_file(wire.iter_objects(stream))
+        trusted = {**rotated, **self.trust.keys()}  # a pinned key always wins over one from the file
+        with_strangers = {**strangers, **trusted}
         failures = []
         with open_stream() as stream:
             for index, obj in enumerate(wire.iter_objects(stream)):
-                item = check_object(obj, IMPORT, keys)
+                item = check_object(obj, IMPORT, trusted)
+                if item.outcome is not None and item.outcome.status == QUARANTINED and strangers:
+                    item = check_object(obj, IMPORT, with_strangers)
+                    if not item.failed and not trust_file_cards:
+                        failures.append((item.id or f"objects[{index}]", _with_id(
+                            item.id, f"valid signature, signer not trusted ({_signer_of(obj)} is not pinned here; "
+                                     "its card is only in the file)")))
+                        continue
                 if item.failed:
                     failures.append((item.id or f"objects[{index}]", _with_id(item.id, item.outcome.reason)))
         return failures
 
-    def _keys_of_cards_in_file(self, objects) -> dict:
-        """Keys the cards in a file lend to `verify`: those of a node not pinned here if
-        its card verifies with itself; for a pinned node, only a card that verifies as a
-        rotation (signed by a key pinned for it)."""
-        lent = {}
+    def _keys_of_cards_in_file(self, objects) -> tuple[dict, dict]:
+        """Keys the cards in a file lend to `verify`, as (rotated, strangers): for a node
+        pinned here, those of a card that verifies as a rotation (signed by a key pinned
+        for it), which ingest would take, so they are trusted; for a node not pinned here,
+        those of a card that verifies with itself, which proves validity, not trust.
+        A card claiming a pinned node's identity that is not a rotation lends nothing."""
+        rotated, strangers = {}, {}
         for obj in objects:
             if not is_node_card(obj):
                 continue
             try:
                 keys = keys_of_card(obj)
-                if self.trust.pinned_card(obj["id"]) is not None:
+                pinned = self.trust.pinned_card(obj["id"]) is not None
+                if pinned:
                     self.trust.verify(obj)
             except QalqanError:
                 continue
-            lent.update(keys)
-        return lent
+            (rotated if pinned else strangers).update(keys)
+        return rotated, strangers
 
     def export(self, out: IO[str], feed: str | None = None, everything: bool = False) -> int:
         """Write a STIX bundle; returns the number of objects (see export.py)."""
@@ -279,8 +294,8 @@ class Node:
 
     # -- tokens ------------------------------------------------------------------
 
-    def create_token(self, peer: str) -> str:
-        return tokens.create(self.store, peer)
+    def create_token(self, peer: str, keep_old: bool = False, by: str = "cli") -> str:
+        return tokens.create(self.store, peer, keep_old=keep_old, by=by)
 
     def peer_identity(self, peer: str) -> str | None:
         entry = self.config.peers.get(peer)
@@ -293,8 +308,9 @@ class Node:
     # -- status ------------------------------------------------------------------
 
     def status(self) -> dict:
+        from .sync.health import peer_states
         counts = self.store.counts()
-        peers = {r["name"]: r for r in self.store.query("SELECT * FROM peers")}
+        peers = peer_states(self.store)
         return {
             "name": self.config.name, "identity": self.config.identity, "country": self.config["node.country"],
             "key_id": self.signing_key.key_id, "counts": counts,
@@ -303,6 +319,11 @@ class Node:
             "trusted": self.trust.cards(),
         }
 
+
+
+def _signer_of(obj: dict) -> str:
+    sig = signature_of(obj)
+    return sig.get("signer", "the signer") if isinstance(sig, dict) else "the signer"
 
 
 def _with_id(oid: str | None, reason: str) -> str:

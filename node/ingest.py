@@ -23,7 +23,8 @@ from .signing import signature_of
 from .store import Store
 from .timefmt import now_us, us_to_taxii
 from .trust import TrustStore, keys_from_snapshot
-from .verify import ACCEPTED, DUPLICATE, EXTERNAL, QUARANTINED, REJECTED, Checked, Outcome, check
+from .verify import (ACCEPTED, DUPLICATE, EXTERNAL, HELD_OBJECT, HELD_VERSION, QUARANTINED, REJECTED, Checked,
+                     Outcome, check)
 from .wellknown import well_known_objects
 
 if TYPE_CHECKING:
@@ -89,8 +90,10 @@ class Door:
 class Ingest:
     def __init__(self, store: Store, trust: TrustStore, own_identity: str,
                  feed_rules: Callable[[], list], feed_ids: Callable[[], dict[str, str]],
-                 on_stored: Iterable[Callable[[list[tuple[dict, dict]]], None]] = ()):
+                 on_stored: Iterable[Callable[[list[tuple[dict, dict]]], None]] = (),
+                 max_object_bytes: Callable[[], int] = lambda: 1024 * 1024):
         self.store = store
+        self.max_object_bytes = max_object_bytes
         self.trust = trust
         self.own_identity = own_identity
         self.feed_rules = feed_rules
@@ -120,14 +123,14 @@ class Ingest:
         return tuple(self.store.one("SELECT COUNT(*) AS n, MAX(version) AS v FROM cards").values())
 
     def _store_batch(self, items: list, door: Door, summary: Summary, verify_at_us) -> None:
-        rules, ids = self.feed_rules(), self.feed_ids()
+        rules, ids, max_bytes = self.feed_rules(), self.feed_ids(), int(self.max_object_bytes())
         stored: list[tuple[dict, dict]] = []
         with self.store.transaction():
             for item in items:
                 if not isinstance(item, Checked) or self._key_changed_since_check(item, verify_at_us):
                     obj = item.obj if isinstance(item, Checked) else item
                     item = check(obj, door.origin, self.trust.keys(), verify_at_us)  # keys as they are now
-                outcome = self._store_one(item, door, rules, ids, stored)
+                outcome = _too_large(item, max_bytes) or self._store_one(item, door, rules, ids, stored)
                 summary.add(outcome)
                 if outcome.status == QUARANTINED:
                     summary.quarantined_here.add((item.id, item.version or "", item.digest))
@@ -166,9 +169,9 @@ class Ingest:
                 self.store.audit("equivocation", oid, version, door.source or door.origin,
                                  "different content under a version already held")
                 return Outcome(oid, version, REJECTED, "equivocation: different content under an (id, modified) "
-                                                      "already held")
+                                                      "already held", HELD_VERSION)
             if held and held[0]["created_by"] != obj.get("created_by_ref"):
-                return Outcome(oid, version, REJECTED, "only the creator of an object may version it")
+                return Outcome(oid, version, REJECTED, "only the creator of an object may version it", HELD_OBJECT)
 
         verified_own = key_id is not None and obj.get("created_by_ref") == self.own_identity
         if is_node_card(obj) and key_id is not None:
@@ -189,6 +192,10 @@ class Ingest:
         stored.append((obj, row))
         return Outcome(oid, version, ACCEPTED)
 
+    def feeds_for_new(self, obj: dict, door: Door) -> list[str]:
+        """The feeds `obj` would enter if it arrived by `door` and were not held yet."""
+        return self._feeds_for(policy.tlp_of(obj), door, self.feed_rules(), own=door.origin == OWN)
+
     @staticmethod
     def _feeds_for(tlp: str, door: Door, rules, own: bool) -> list[str]:
         """`own`: created by this node, as its verified signature shows."""
@@ -207,7 +214,7 @@ class Ingest:
                                  " WHERE id = ? AND version = ?", [obj["id"], version])
             for feed_name in self._feeds_for(row["tlp"], door, rules, own=row["origin"] == OWN):
                 self.store.add_to_feed(ids[feed_name], row)
-        return Outcome(obj["id"], version, DUPLICATE)
+        return Outcome(obj["id"], version, DUPLICATE, about_held=HELD_VERSION)
 
     @staticmethod
     def _fresh_sco_version(held: list[dict]) -> str:
@@ -270,6 +277,15 @@ class Ingest:
                                [row["id"], row["version"], row["digest"]])
             summary.add(outcome)
         return summary
+
+
+def _too_large(item: "Checked", max_bytes: int) -> Outcome | None:
+    """Every page must be able to carry any object (taxii.max_page_bytes), and none may
+    cost a reader more than this; refused before it is stored or quarantined."""
+    if len(item.data) <= max_bytes:
+        return None
+    return Outcome(item.id, item.version, REJECTED, f"the object is {len(item.data)} bytes in canonical form, more "
+                                                    f"than taxii.max_object_bytes ({max_bytes})")
 
 
 def object_row(obj: dict, version: str, data: bytes, digest: str, tlp: str, origin: str,

@@ -6,7 +6,8 @@ part. Lines go to stderr, timestamped in UTC: plain text by default, or one JSON
 object per line (`--log-format json`) for a log shipper. A record may carry
 structured `fields` (the access log does); the JSON form puts them at the top level.
 
-Nothing here knows what a secret is: callers never pass tokens, cookies, passwords
+Every message is passed through `printable`, so text a peer or client chose cannot
+put terminal escapes or forged lines into the log. Nothing here knows what a secret is: callers never pass tokens, cookies, passwords
 or Authorization headers to a logger.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        line = f"{_timestamp(record)} {record.levelname} {record.name}: {printable(record.getMessage())}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -43,8 +44,9 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": _timestamp(record), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
-        entry.update(getattr(record, "fields", None) or {})
+                 "message": printable(record.getMessage())}
+        entry.update({key: printable(value) if isinstance(value, str) else value
+                      for key, value in (getattr(record, "fields", None) or {}).items()})
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -70,10 +72,20 @@ def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
     logging.captureWarnings(True)
 
 
+def printable(text: str) -> str:
+    """Text from outside (a peer's error title, a name tried) as it may be shown on a
+    terminal, in a log line or on a page: every character that is not printable
+    (control characters such as ESC, line breaks, bidirectional overrides) written as
+    its escape, `\x1b`, so it cannot move the cursor, recolour or forge a line. The
+    one function every display of such text goes through."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def shown(value: str | None, limit: int = 40) -> str:
     """A caller-supplied string (a user or peer name tried) made safe for one log line:
     truncated, control characters escaped."""
     if value is None:
         return "-"
-    text = value[:limit] + ("…" if len(value) > limit else "")
-    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return printable(value[:limit] + ("…" if len(value) > limit else ""))

@@ -125,6 +125,15 @@ class TrustStore:
     def cards(self) -> list[dict]:
         return self.store.query("SELECT identity, version, name, country FROM cards ORDER BY name")
 
+    def unpin(self, identity: str) -> bool:
+        """Forget a pinned card and its keys: what that node signs from now on waits in
+        the quarantine. Objects already stored stay. False when nothing was pinned."""
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM keys WHERE identity = ?", [identity])
+            gone = db.execute("DELETE FROM cards WHERE identity = ?", [identity]).rowcount
+        self.refresh()
+        return bool(gone)
+
     def verify(self, obj: dict, canonical_bytes: bytes | None = None, at_us: int | None = None,
                extra: dict[str, TrustedKey] | None = None) -> str:
         """Verify a received object's signature against the pinned keys (see verify_signature)."""

@@ -1,4 +1,8 @@
-"""Web UI accounts: names, roles and password hashes (scrypt via werkzeug)."""
+"""Web UI accounts: names, roles and password hashes (scrypt via werkzeug).
+
+Removing an account or changing its password ends its web sessions (the table
+web_sessions of node/web/sessions.py), and is written to the audit log.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -26,6 +30,35 @@ def add_user(store: Store, name: str, role: str, password: str) -> None:
             raise InputError(f"NAME: a user named {name!r} exists")
         db["users"].insert({"name": name, "role": role, "password_hash": generate_password_hash(password),
                             "created": now_us()})
+        store.audit("user-added", None, None, "cli", f"user {name} ({role}) added")
+
+
+def list_users(store: Store) -> list[dict]:
+    """Every account: name, role, created, and how many web sessions it has open."""
+    return store.query("SELECT u.name, u.role, u.created, (SELECT COUNT(*) FROM web_sessions s"
+                       " WHERE s.user = u.name) AS sessions FROM users u ORDER BY u.name")
+
+
+def remove_user(store: Store, name: str, by: str = "cli") -> None:
+    with store.transaction() as db:
+        if not db.execute("DELETE FROM users WHERE name = ?", [name]).rowcount:
+            raise InputError(f"NAME: no user named {name!r}")
+        ended = db.execute("DELETE FROM web_sessions WHERE user = ?", [name]).rowcount
+        store.audit("user-removed", None, None, by, f"user {name} removed; {ended} web session(s) ended")
+
+
+def set_password(store: Store, name: str, password: str, by: str = "cli") -> int:
+    """Give `name` a new password and end its web sessions (whoever held the old one is
+    logged out); returns how many ended."""
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"password: at least {MIN_PASSWORD} characters")
+    with store.transaction() as db:
+        if not db.execute("UPDATE users SET password_hash = ? WHERE name = ?",
+                          [generate_password_hash(password), name]).rowcount:
+            raise InputError(f"NAME: no user named {name!r}")
+        ended = db.execute("DELETE FROM web_sessions WHERE user = ?", [name]).rowcount
+        store.audit("user-password", None, None, by, f"password of user {name} changed; {ended} web session(s) ended")
+    return ended
 
 
 def check_login(store: Store, name: str, password: str) -> dict | None:

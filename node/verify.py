@@ -11,18 +11,28 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
+import fastjsonschema
 
 from .errors import InputError, QalqanError, SignatureError, UntrustedSigner
-from .sco import SCO_TYPES, deterministic_id
+from .sco import SCO_TYPES, check_sco_id
 from .signing import canonical, signature_of
 from .timefmt import is_stix_timestamp, version_key
 from .trust import verify_signature
-from .wellknown import well_known_canonical
+from .wellknown import EXTENSION_SCHEMAS, schema, well_known_canonical
 
 ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,248})--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ACCEPTED, DUPLICATE, QUARANTINED, REJECTED = "accepted", "duplicate", "quarantined", "rejected"
 # The door that decides the one origin-dependent rule below (step 3c).
 EXTERNAL = "external"  # an unsigned third-party source: stored, never relayed
+
+
+# What an outcome reveals about the store, beyond the object received (taxii/status.py
+# answers a poster who may not read it as if it were not held).
+HELD_VERSION = "version"   # this (id, version) is held: a duplicate, an equivocation
+HELD_OBJECT = "object"     # some version of this id is held: the creator rule
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Outcome:
     version: str | None
     status: str
     reason: str = ""
+    about_held: str = ""  # HELD_VERSION, HELD_OBJECT or "" (depends only on the object)
 
 
 @dataclass
@@ -53,7 +64,7 @@ class Checked:
 
 
 def check_shape(obj: dict) -> None:
-    """Step 2: type, id, spec_version, timestamps."""
+    """Step 2: type, id, spec_version, timestamps, references, our extensions."""
     if not isinstance(obj, dict):
         raise InputError("an object must be a JSON object")
     otype, oid = obj.get("type"), obj.get("id")
@@ -72,6 +83,7 @@ def check_shape(obj: dict) -> None:
     if "modified" in obj and "created" in obj and version_key(obj["modified"]) < version_key(obj["created"]):
         raise InputError(f"{oid}: 'modified' is before 'created'")
     _check_refs(obj, oid)
+    _check_extensions(obj, oid)
 
 
 def _check_refs(obj: dict, oid: str) -> None:
@@ -81,6 +93,31 @@ def _check_refs(obj: dict, oid: str) -> None:
         raise InputError(f"{oid}: 'object_marking_refs' must be a list of marking-definition ids")
     if "created_by_ref" in obj and not _is_id_of(obj["created_by_ref"], "identity"):
         raise InputError(f"{oid}: 'created_by_ref' must be an identity id")
+
+
+def _check_extensions(obj: dict, oid: str) -> None:
+    """Qalqan's own extensions must match their JSON Schemas (node/schemas/): every node
+    and every derived view reads them, so a malformed one is refused at the door."""
+    extensions = obj.get("extensions")
+    if not isinstance(extensions, dict):
+        return  # nothing of ours in it; a signed object then fails as "not signed"
+    for ext_id, content in extensions.items():
+        if ext_id in EXTENSION_SCHEMAS:
+            try:
+                _validator(ext_id)(content)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                # exc.name is the path from the extension's root, spelled "data.a[0].b".
+                where, what = exc.name.removeprefix("data"), exc.message.removeprefix(exc.name).strip()
+                raise InputError(f"{oid}: extension {EXTENSION_SCHEMAS[ext_id]} is malformed"
+                                 f" at extensions[{ext_id}]{where}: {what}") from None
+
+
+@cache
+def _validator(ext_id: str) -> Callable[[object], object]:
+    """Compiled to Python once per process: a signed object carries at least the
+    signature extension, and ingest checks thousands a second (jsonschema's
+    interpreter costs about ten times as much per object)."""
+    return fastjsonschema.compile(schema(EXTENSION_SCHEMAS[ext_id]), use_default=False)
 
 
 def _is_id_of(value, stix_type: str) -> bool:
@@ -117,9 +154,10 @@ def _step3(item: Checked, origin: str, keys: dict, at_us: int | None) -> Outcome
         return Outcome(oid, version, REJECTED, "differs from the built-in copy of this well-known object")
     # 3b. SCOs: not signed; the id must be the deterministic one of their content.
     if obj["type"] in SCO_TYPES:
-        expected = deterministic_id(obj)
-        if expected is not None and expected != oid:
-            return Outcome(oid, version, REJECTED, f"SCO id does not match its content (expected {expected})")
+        try:
+            check_sco_id(obj)
+        except InputError as exc:
+            return Outcome(oid, version, REJECTED, exc.message)
         return None
     # 3c. An unsigned source may not speak for a node we trust, this one included.
     if origin == EXTERNAL and signature_of(obj) is None:

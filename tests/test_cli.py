@@ -128,10 +128,12 @@ def test_an_unknown_signer_is_quarantined_then_released_by_trust_add(homes, stra
     assert "quarantine: 0" in qalqan("status", home=uz).stdout
 
 
-def test_verify_uses_cards_found_inside_the_file(homes, stranger, qalqan):
+def test_verify_checks_signatures_with_cards_found_inside_the_file_but_does_not_trust_them(homes, stranger, qalqan):
     kz, uz = homes
     az, bundle = stranger
-    assert qalqan("verify", bundle, home=uz).returncode == 0
+    untrusted = qalqan("verify", bundle, home=uz)
+    assert untrusted.returncode == 1 and "valid signature, signer not trusted" in untrusted.stdout
+    assert qalqan("verify", bundle, "--trust-file-cards", home=uz).returncode == 0
 
 
 @pytest.mark.parametrize("content, message", [

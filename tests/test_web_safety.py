@@ -12,7 +12,7 @@ from web_fixtures import incident_record
 def pages(node):
     result = node.add_incident(incident_record(title="<script>alert(1)</script>"))
     return ["/incidents", "/incidents/new", f"/incidents/{result.incident_id}", "/dashboard",
-            "/admin/peers", "/admin/quarantine", "/incidents?q=<script>"]
+            "/admin/peers", "/admin/quarantine", "/admin/access", "/incidents?q=<script>"]
 
 
 def test_every_ui_page_carries_a_content_security_policy_without_inline_script(admin, pages):

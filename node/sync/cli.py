@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from ..errors import InputError
+from ..logs import printable
 
 
 def add_sync_command(command) -> None:
@@ -56,9 +57,9 @@ def cmd_sync(args) -> int:
 
 def _print_round(results) -> int:
     for result in results:
-        print(result.line())
+        print(printable(result.line()))
     sys.stdout.flush()
     for result in results:
-        if result.error:
-            print(f"qalqan: peer {result.peer} failed: {result.error}", file=sys.stderr)
+        if result.error:  # may quote the peer's own words
+            print(printable(f"qalqan: peer {result.peer} failed: {result.error}"), file=sys.stderr)
     return 1 if any(r.error for r in results) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterator
+from urllib.parse import urlsplit
 
 import requests
 from taxii2client.common import TokenAuth, _HTTPConnection
@@ -19,6 +20,7 @@ from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection
 from .. import wire
 from ..config import Peer
 from ..errors import PeerError, QalqanError
+from ..logs import printable
 from ..timefmt import taxii_to_us
 
 DATE_ADDED_LAST = "X-TAXII-Date-Added-Last"
@@ -102,6 +104,16 @@ def _taxii_error_title(response: requests.Response) -> str:
     return f": {title}" if isinstance(title, str) and title else ""
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, the port spelled out, the host lower-cased."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        port = None  # not a port: never equal to a real origin
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
 class PeerClient:
     """One peer's TAXII server: its collections by configured feed name or id, pages, posts."""
 
@@ -128,15 +140,24 @@ class PeerClient:
         chosen = answer.get("default") or (roots[0] if roots else None)
         if not isinstance(chosen, str):
             raise PeerError(f"peer {self.peer.name}: discovery at {url} lists no API root")
-        return requests.compat.urljoin(url, chosen)
+        root = requests.compat.urljoin(url, chosen)
+        if origin(root) != origin(url):
+            # The token goes with every request to the API root: never off the peer's origin.
+            raise PeerError(f"peer {self.peer.name}: discovery at {url} names an API root on another origin "
+                            f"({printable(origin(root))}); refused, API roots must be on the peer's own origin")
+        return root
 
     def collection(self, ref: str) -> Collection:
-        """The peer's collection for a configured feed: by id, else by title or alias."""
-        found = [c for c in self.collections() if c.id == ref]
-        found = found or [c for c in self.collections() if ref in (c.title, c.alias)]
-        if not found:
-            raise PeerError(f"peer {self.peer.name} offers no collection {ref!r} to this node")
-        return found[0]
+        """The peer's collection for a configured feed: by id, else by alias (a Qalqan
+        node's feed name), else by title; a name two collections answer to is refused."""
+        for field in ("id", "alias", "title"):
+            found = [c for c in self.collections() if getattr(c, field) == ref]
+            if len(found) > 1:
+                raise PeerError(f"peer {self.peer.name} offers {len(found)} collections with the {field} {ref!r}; "
+                                "configure the collection id instead")
+            if found:
+                return found[0]
+        raise PeerError(f"peer {self.peer.name} offers no collection {ref!r} to this node (by id, alias or title)")
 
     def pages(self, collection: Collection, added_after: str | None, limit: int) -> Iterator[Page]:
         filters = {"added_after": added_after} if added_after else {}

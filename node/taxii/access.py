@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..appctx import current_node
 from ..config import Feed
+from . import queries
 from .auth import Caller, current_caller
 from .errors import STIX_MEDIA_TYPE, TaxiiError, not_found, unauthorized
 
@@ -53,7 +54,18 @@ def visible_feed(collection_id: str, need: str = "read") -> Feed:
     return feed
 
 
+def readable_versions(store, peer: str | None, object_id: str | None) -> set[str]:
+    """The versions of an object `peer` may read in some collection: what TAXII may
+    reveal to it about that object (writes.py answers about anything else as unheld)."""
+    if object_id is None:
+        return set()
+    feeds = [f for f in current_node().config.feeds.values() if f.may_read(peer)]
+    return {e["version"] for f in feeds for e in queries.visible_entries(store, f, object_id)}
+
+
 def collection_resource(feed: Feed, caller: Caller) -> dict:
-    return {"id": feed.id, "title": feed.title, "description": feed.description,
+    # The alias is the feed's name, so a partner can configure `--pull bilateral`
+    # instead of copying a UUID (sync/client.py looks collections up by id, title or alias).
+    return {"id": feed.id, "title": feed.title, "description": feed.description, "alias": feed.name,
             "can_read": feed.may_read(caller.peer), "can_write": feed.may_write(caller.peer),
             "media_types": [STIX_MEDIA_TYPE]}

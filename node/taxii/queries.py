@@ -4,7 +4,8 @@ A page walks one index of `feed_entries` in date_added order from a position, so
 cost does not grow with the feed. Filters the index cannot answer (type, TLP ceiling,
 spec_version, explicit versions) are checked on the rows read; the walk stops after
 SCAN_BUDGET rows, and then answers `more: true` with a position past what it has seen
-(an empty page with `more` is legal, checklist F5).
+(an empty page with `more` is legal, checklist F5). A page of objects also ends early,
+with `more: true`, before it would pass taxii.max_page_bytes.
 """
 from __future__ import annotations
 
@@ -29,13 +30,16 @@ class Page:
 
 
 def read_page(store: Store, feed: Feed, filters: Filters, after: int | None, object_id: str | None = None,
-              with_json: bool = False) -> Page:
+              with_json: bool = False, max_bytes: int | None = None) -> Page:
+    """With `max_bytes` (and `with_json`), a page whose objects would pass that many
+    bytes ends before the object that would pass it, with `more`; it always holds at
+    least one object, so paging moves on whatever is stored."""
     sql, params = _page_sql(feed.id, filters, object_id, with_json)
     keep = _row_filter(feed, filters)
     need = filters.limit
     position = after if after is not None else -1
     entries: list[dict] = []
-    scanned, chunk = 0, need + 1
+    scanned, chunk, size = 0, need + 1, 0
     while True:
         rows = store.query(sql, [*params, position, chunk])
         for row in rows:
@@ -43,6 +47,10 @@ def read_page(store: Store, feed: Feed, filters: Filters, after: int | None, obj
             if keep(row):
                 if len(entries) == need:
                     return Page(entries, True, entries[-1]["date_added"])
+                if max_bytes is not None and with_json:
+                    size += len(row["json"].encode("utf-8")) + 1  # and its comma
+                    if entries and size > max_bytes:
+                        return Page(entries, True, entries[-1]["date_added"])
                 entries.append(row)
             position = row["date_added"]
         if len(rows) < chunk:

@@ -121,6 +121,9 @@ def api_root():
         "description": "Each collection is one feed of this node.",
         "versions": [MEDIA_TYPE],
         "max_content_length": int(config["server.max_content_length"]),
+        # TAXII 2.1 custom properties (a-z0-9_, "x_" first): the page and object caps.
+        "x_qalqan_max_page_bytes": int(config["taxii.max_page_bytes"]),
+        "x_qalqan_max_object_bytes": int(config["taxii.max_object_bytes"]),
     })
 
 
@@ -159,7 +162,8 @@ def _read(feed: Feed, filters, endpoint_name: str, object_id: str | None = None,
     after = filters.added_after
     if filters.next is not None:
         after = paging.read_token(secret, filters.next, scope)
-    page = queries.read_page(current_node().store, feed, filters, after, object_id, with_json)
+    max_bytes = int(current_node().config["taxii.max_page_bytes"])
+    page = queries.read_page(current_node().store, feed, filters, after, object_id, with_json, max_bytes)
     token = paging.make_token(secret, page.position, scope) if page.more else None
     return page, token, resources.date_headers(page, after)
 

@@ -7,23 +7,29 @@ rejected objects are failures with the reason; quarantined objects (signer not y
 trusted) are failures too, with a message saying they are held and will be stored
 once the signer's card is pinned — never `pending`, which would make clients poll
 for something only an operator can resolve.
+
+An outcome that reveals what the node holds (a duplicate, an equivocation, the creator
+rule) about an object the poster may not read is answered as a new object would be
+(docs/security.md, "POST status answers"); the audit log keeps the truth.
 """
 from __future__ import annotations
 
 import json
 import uuid
 
-from ..ingest import ACCEPTED, DUPLICATE, QUARANTINED, Summary
+from ..ingest import ACCEPTED, DUPLICATE, QUARANTINED
 from ..store import Store
 from ..timefmt import now_us, us_to_taxii
+from ..verify import Outcome
 
 RETENTION_US = 7 * 24 * 3600 * 1_000_000  # the spec asks for at least 24 hours
 
 
-def build(summary: Summary, objects: list, received_us: int, unpublished: set[tuple[str, str]]) -> dict:
-    """`unpublished`: (id, version) accepted but kept out of the posted-to feed by policy."""
+def build(outcomes: list[Outcome], objects: list, received_us: int, unpublished: set[tuple[str, str]]) -> dict:
+    """`outcomes`: one per posted object, as the poster may see them (writes.py);
+    `unpublished`: (id, version) accepted but kept out of the posted-to feed by policy."""
     successes, failures = [], []
-    for index, outcome in enumerate(summary.outcomes):
+    for index, outcome in enumerate(outcomes):
         detail = _detail(outcome, objects[index] if index < len(objects) else None, index)
         if outcome.status == ACCEPTED:
             if (outcome.id, outcome.version) in unpublished:

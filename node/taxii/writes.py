@@ -7,11 +7,13 @@ from .. import wire
 from ..appctx import current_node
 from ..config import Feed
 from ..errors import QalqanError
-from ..ingest import ACCEPTED, Door
-from ..timefmt import now_us
+from ..ingest import ACCEPTED, DUPLICATE, Door
+from ..sco import SCO_TYPES
+from ..timefmt import now_us, us_to_taxii
+from ..verify import HELD_VERSION, Outcome
 from . import filters as filters_mod
 from . import queries, status
-from .access import visible_feed
+from .access import readable_versions, visible_feed
 from .auth import current_caller
 from .errors import TaxiiError, json_response, not_found, taxii_response
 from .media import check_content_type
@@ -44,11 +46,37 @@ def add_objects(collection_id: str):
     received = now_us()
     door = Door.for_peer(peer, node.config.peers.get(peer))
     summary = node.ingest.run(objects, door, batch=len(objects) + 1)
-    unpublished = {(o.id, o.version) for o in summary.outcomes
-                   if o.status == ACCEPTED and not _in_feed(node.store, feed, o.id, o.version)}
-    resource = status.build(summary, objects, received, unpublished)
+    outcomes, unpublished = [], set()
+    for outcome, obj in zip(summary.outcomes, objects):
+        if outcome.about_held and not _may_read(node.store, peer, outcome):
+            if outcome.status == DUPLICATE:  # rejections are in the audit log already
+                node.store.audit("duplicate", outcome.id, outcome.version, peer,
+                                 "already held; answered as new: the poster may not read it")
+            outcome = _as_if_new(outcome)
+            if feed.name not in node.ingest.feeds_for_new(obj, door):
+                unpublished.add((outcome.id, outcome.version))
+        elif outcome.status == ACCEPTED and not _in_feed(node.store, feed, outcome.id, outcome.version):
+            unpublished.add((outcome.id, outcome.version))
+        outcomes.append(outcome)
+    resource = status.build(outcomes, objects, received, unpublished)
     status.save(node.store, resource, peer)
     return json_response(resource, 202)
+
+
+def _may_read(store, peer: str, outcome: Outcome) -> bool:
+    """May the poster read what the outcome reveals is held: that version, or (the
+    creator rule) any version of the object? The one visibility rule decides."""
+    versions = readable_versions(store, peer, outcome.id)
+    return outcome.version in versions if outcome.about_held == HELD_VERSION else bool(versions)
+
+
+def _as_if_new(outcome: Outcome) -> Outcome:
+    """The answer a new object would get (docs/security.md, "POST status answers"). An
+    SCO's version would be the time it is stored, so a held SCO's version is not shown."""
+    version = outcome.version
+    if outcome.id and outcome.id.split("--", 1)[0] in SCO_TYPES:
+        version = us_to_taxii(now_us())
+    return Outcome(outcome.id, version, ACCEPTED)
 
 
 def _posted_objects(max_length: int) -> list:

@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..appctx import current_node
+from ..sync.health import peer_states
 from ..timefmt import us_to_taxii
 from ..wellknown import NODE_KEYS_EXT
 from . import blueprint
@@ -34,7 +35,7 @@ def config_error_banner() -> dict:
 @admin_required
 def peers():
     node = current_node()
-    state = {r["name"]: r for r in node.store.query("SELECT * FROM peers")}
+    state = peer_states(node.store)
     configured = [{"name": name, "url": p.url, "pull": p.pull, "push": p.push, "signed": p.signed,
                    **(state.get(name) or {})} for name, p in node.config.peers.items()]
     # Sync may have state for a peer since removed from config.yaml: show it too.

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import time
 
+from ..logs import printable
 from ..timefmt import taxii_to_us
 from . import blueprint
+
+# Text from peers (a last sync error) with control characters written as escapes.
+blueprint.app_template_filter("printable")(printable)
 
 
 @blueprint.app_template_filter("us_time")

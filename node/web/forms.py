@@ -129,3 +129,21 @@ class IncidentForm(FlaskForm):
             self[field_name].errors = [*self[field_name].errors, rest or error.message]
         else:
             self.form_errors.append(error.message)
+
+
+class FeedGrantForm(FlaskForm):
+    """Admin access page: let a peer read and/or write a feed."""
+    feed = HiddenField()
+    peer = StringField("Peer", render_kw={"placeholder": "peer name", "size": 12, "autocomplete": "off"})
+    rights = SelectField("Rights", choices=[SelectChoice("read", "read"), SelectChoice("write", "write"),
+                                                   SelectChoice("read+write", "read and write")])
+
+
+class FeedRevokeForm(FlaskForm):
+    feed = HiddenField()
+    peer = HiddenField()
+
+
+class NamedForm(FlaskForm):
+    """A button that acts on one named thing (a peer's tokens, an account, a card)."""
+    name = HiddenField()

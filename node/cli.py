@@ -16,8 +16,10 @@ from .access import add_access_commands
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
+from .keyreset import add_key_reset_commands
 from .server import add_serve_command
 from .sync import add_sync_command
+from .tls import add_tls_command
 
 USAGE_ERRORS = (InputError, ConfigError)
 PARALLEL_IMPORT_BYTES = 4 * 1024 * 1024
@@ -48,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="public base URL with no path, e.g. http://127.0.0.1:8001")
     p.set_defaults(run=cmd_init)
 
-    command("card", "print this node's card (its signed identity) as JSON").set_defaults(run=cmd_card)
+    p = command("card", "print this node's card (its signed identity) as JSON")
+    p.add_argument("--fingerprint", action="store_true", help="print only its fingerprint, to compare out of band")
+    p.set_defaults(run=cmd_card)
 
     peer = command("peer", "manage partner nodes").add_subparsers(dest="peer_command", required=True)
     p = peer.add_parser("add", parents=[home], help="pin a partner's card and add it to config")
@@ -63,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unsigned", action="store_true",
                    help="a TAXII source that does not sign (e.g. another vendor's server): its objects are stored "
                         "as external and never relayed")
+    p.add_argument("--ca", help="CA bundle, or the partner's self-signed certificate, to trust for its HTTPS "
+                                "(default: the system's CAs)")
+    p.add_argument("--client-cert", help="certificate to present when the partner asks for one (mutual TLS)")
+    p.add_argument("--client-key", help="private key of --client-cert")
     p.set_defaults(run=cmd_peer_add)
 
     trust = command("trust", "manage the trust store").add_subparsers(dest="trust_command", required=True)
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revoke-old", action="store_true",
                    help="mark the old key revoked now: nothing it signs is accepted after this")
     p.set_defaults(run=cmd_key_rotate)
+    add_key_reset_commands(key, trust, home)
 
     token = command("token", "credentials for peers").add_subparsers(dest="token_command", required=True)
     p = token.add_parser("create", parents=[home], help="make a secret for peer NAME to use against this node")
@@ -120,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_command(command)
     add_backup_commands(command)
     add_disarm_command(command)
+    add_tls_command(command, home)
     add_access_commands(command, {"home": home, "peer": peer, "trust": trust, "token": token, "user": user})
     return parser
 
@@ -152,19 +162,29 @@ def cmd_init(args) -> int:
 
 
 def cmd_card(args) -> int:
-    print(json.dumps(open_node(args).card(), ensure_ascii=False, indent=2))
+    card = open_node(args).card()
+    if args.fingerprint:
+        from .trust import card_fingerprint
+        print(card_fingerprint(card))
+        return 0
+    print(json.dumps(card, ensure_ascii=False, indent=2))
     return 0
 
 
 def cmd_peer_add(args) -> int:
+    from .tls import place_peer_file
     node = open_node(args)
     card = None if args.unsigned and args.card is None else _read_card(args.card)
+    if bool(args.client_cert) != bool(args.client_key):
+        raise InputError("--client-cert and --client-key go together")
+    tls = {role: place_peer_file(node.home, getattr(args, role), args.name, role)
+           for role in ("ca", "client_cert", "client_key") if getattr(args, role)}
     if card is not None:
         result, released = node.add_peer(args.name, card, args.url, args.token, args.token_env,
-                                         args.pull, args.push, signed=not args.unsigned)
+                                         args.pull, args.push, signed=not args.unsigned, tls=tls)
     else:
         result, released = node.add_peer(args.name, {}, args.url, args.token, args.token_env,
-                                         args.pull, args.push, signed=False)
+                                         args.pull, args.push, signed=False, tls=tls)
     print(f"peer {args.name}: {result}" + (f" {card['id']}" if card else ""))
     _print_released(released)
     return 0

@@ -58,9 +58,13 @@ SETTINGS: list[tuple[str, Callable, Any, str]] = [
     ("server.host", is_str, "127.0.0.1", "address to listen on"),
     ("server.port", is_port, 8001, "port to listen on"),
     ("server.threads", is_positive, 8, "WSGI worker threads"),
+    ("server.header_timeout", is_positive, 10, "seconds for a TLS handshake, and for a request head to arrive"),
+    ("server.max_connections", is_positive, 512, "open connections at most; more are closed at once"),
+    ("server.max_connections_per_client", is_positive, 64, "open connections from one address at most"),
     ("server.tls_cert", _opt(is_str), None, "PEM certificate chain; enables HTTPS"),
     ("server.tls_key", _opt(is_str), None, "PEM private key of the certificate"),
-    ("server.tls_client_ca", _opt(is_str), None, "CA bundle; when set, clients must present a certificate"),
+    ("server.tls_client_ca", _opt(is_str), None,
+     "CA bundle (this node's and partners' CAs); when set, clients must present a certificate"),
     ("server.allow_plain_http", is_bool, False, "serve plain HTTP on a non-loopback address"),
     ("server.max_content_length", is_positive, 10 * 1024 * 1024, "largest accepted request body in bytes"),
     ("taxii.max_page_bytes", is_positive, 8 * 1024 * 1024,
@@ -85,6 +89,16 @@ class Peer:
     push: list[str] = field(default_factory=list)
     signed: bool = True
     identity: str | None = None  # the partner node's identity id, from its card
+    # TLS towards the partner, paths relative to the home (None: the system's CAs, no client certificate)
+    ca: str | None = None  # CA bundle, or the partner's self-signed certificate, to trust
+    client_cert: str | None = None  # this node's client certificate, for the partner's tls_client_ca
+    client_key: str | None = None
+    home: Path | None = field(default=None, repr=False, compare=False)
+
+    def tls_file(self, key: str) -> str | None:
+        """The absolute path of the `ca`, `client_cert` or `client_key` file, or None."""
+        value = getattr(self, key)
+        return None if not value else str((self.home or Path(".")) / value)
 
     def secret(self) -> str | None:
         if self.token_env:
@@ -107,7 +121,7 @@ class Feed:
         return "public" in self.readers
 
     def rule(self) -> FeedRule:
-        return FeedRule(self.name, self.max_tlp, frozenset(self.writers))
+        return FeedRule(self.name, self.max_tlp, frozenset(self.writers), frozenset(self.readers))
 
     def may_read(self, peer: str | None) -> bool:
         return self.is_public or (peer is not None and peer in self.readers)
@@ -227,7 +241,10 @@ def _is_uuid(text: str) -> bool:
 
 
 PEER_KEYS = {"url": is_url, "token": _opt(is_str), "token_env": _opt(is_str), "signed": is_bool,
-             "identity": _opt(is_identity)}
+             "identity": _opt(is_identity), "ca": _opt(is_str), "client_cert": _opt(is_str),
+             "client_key": _opt(is_str)}
+# PEM files a peer entry names, and what each must hold
+PEER_PEM_FILES = {"ca": "certificate", "client_cert": "certificate", "client_key": "private key"}
 
 
 def _load_peers(path: Path, raw: Any) -> dict[str, Peer]:
@@ -235,13 +252,13 @@ def _load_peers(path: Path, raw: Any) -> dict[str, Peer]:
         raise ConfigError(f"{path}: key 'peers': must be a mapping of peer name to settings")
     peers = {}
     for name, settings in raw.items():
-        where = f"{path}: key 'peers.{name}'"
+        where = f"{path}: key 'peers.{name}"  # each message closes the quote
         try:
             is_name(name)
         except ValueError as exc:
-            raise ConfigError(f"{where}: the peer name {exc}") from None
+            raise ConfigError(f"{where}': the peer name {exc}") from None
         if not isinstance(settings, dict):
-            raise ConfigError(f"{where}: must be a mapping")
+            raise ConfigError(f"{where}': must be a mapping")
         kwargs: dict[str, Any] = {"name": name}
         for key, value in settings.items():
             if key in ("pull", "push"):
@@ -257,8 +274,31 @@ def _load_peers(path: Path, raw: Any) -> dict[str, Peer]:
                 raise ConfigError(f"{where}.{key}': unknown setting")
         if "url" not in kwargs:
             raise ConfigError(f"{where}.url' is missing")
-        peers[name] = Peer(**kwargs)
+        if bool(kwargs.get("client_cert")) != bool(kwargs.get("client_key")):
+            raise ConfigError(f"{where}': client_cert and client_key must be set together")
+        for key, what in PEER_PEM_FILES.items():
+            if kwargs.get(key):
+                check_pem_file(path.parent / kwargs[key], what, f"{where}.{key}'")
+        peers[name] = Peer(**kwargs, home=path.parent)
     return peers
+
+
+def check_pem_file(file: Path, what: str, where: str) -> None:
+    """A TLS file exists and holds the PEM it should ('certificate' or 'private key')."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where}: {file}: {exc.strerror or 'cannot be read'}") from None
+    try:
+        if what == "certificate":
+            x509.load_pem_x509_certificates(data)
+        else:
+            serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{where}: {file} does not hold a PEM {what}"
+                          + (" (unencrypted)" if what == "private key" else "")) from None
 
 
 FEED_KEYS = ("id", "title", "description", "max_tlp", "readers", "writers")

@@ -37,6 +37,10 @@ class UntrustedSigner(SignatureError):
     """The signature cannot be checked yet: unknown signer or key."""
 
 
+class RevokedKey(SignatureError):
+    """Signed by a key revoked before the object was checked."""
+
+
 class PeerError(QalqanError):
     http_status = 502
 

@@ -87,15 +87,20 @@ class IncidentResult:
 
 
 class Node:
-    def __init__(self, home: Path | str):
+    def __init__(self, home: Path | str, key_lost: bool = False):
+        """`key_lost`: open a home whose key is gone (for `key reset`, and only if its
+        database exists)."""
         self.home = Path(home)
         self.config = config_mod.load(self.home)
         keys = self.home / "keys"
-        if not (keys / "node.key").exists() and not (keys / "node.key.next").exists():
+        if key_lost and not self.config.database_path.exists():
+            raise ConfigError(f"{self.config.database_path}: no database, so {self.home} is not a node's home")
+        if not key_lost and not (keys / "node.key").exists() and not (keys / "node.key.next").exists():
             # Before the database is touched: a folder with a config.yaml but no key (the
             # repository's reference config.yaml, a half-copied home) is not a node.
             raise ConfigError(f"{keys / 'node.key'}: no node key, so {self.home} is not a node's home "
-                              "(`qalqan init` makes one; --home or QALQAN_HOME names it)")
+                              "(`qalqan init` makes one; --home or QALQAN_HOME names it; if the key was lost, "
+                              "`qalqan key reset` makes a new one)")
         # Read at start-up, so a missing or broken `disarm:` file is a ConfigError here
         # rather than an error page the first time the form needs it.
         self.disarm = Disarm.load(self.config.disarm_path)
@@ -174,7 +179,9 @@ class Node:
         return result, self.ingest.release_quarantine()
 
     def add_peer(self, name: str, card: dict, url: str, token: str | None = None, token_env: str | None = None,
-                 pull: list[str] = (), push: list[str] = (), signed: bool = True) -> tuple[str, Summary]:
+                 pull: list[str] = (), push: list[str] = (), signed: bool = True,
+                 tls: dict[str, str] | None = None) -> tuple[str, Summary]:
+        """`tls`: the peer's `ca`, `client_cert`, `client_key` (paths relative to the home)."""
         result, released = self.trust_card(card) if signed else ("unsigned source", Summary())
 
         def change(data: dict) -> None:
@@ -190,6 +197,7 @@ class Node:
             entry["push"] = list(push)
             if not signed:
                 entry["signed"] = False
+            entry.update({k: v for k, v in (tls or {}).items() if v})
             peers[name] = entry
             data["peers"] = peers
         config_mod.update_config(self.home, change)
@@ -286,6 +294,28 @@ class Node:
         key_id = keys_mod.rotate(self.home / "keys", self.card(), self.signing_key, publish, revoke_old)
         self._finish_rotation()
         return key_id
+
+    def reset_key(self, revoked_at: str | None = None) -> dict:
+        """After the key is lost or compromised: a new key under the same identity and a
+        card version signed by it alone, revoking every earlier key at `revoked_at`
+        (default now). Partners take it only with `trust replace`. Returns the card."""
+        def publish(card: dict) -> None:
+            self.trust.replace(card, None)
+            summary = self.ingest.run([card], Door(OWN))
+            if summary.failures:
+                raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
+        card = keys_mod.reset(self.home / "keys", self.card(), publish, revoked_at)
+        self._finish_rotation()
+        return card
+
+    def replace_trust(self, card: dict, fingerprint: str) -> tuple[str, Summary]:
+        """Take by hand the card a partner made with `key reset` (see TrustStore.replace),
+        then re-verify the quarantine, where its objects signed by the new key wait."""
+        if card.get("id") == self.config.identity:
+            raise InputError("--card: this is this node's own card")
+        result = self.trust.replace(card, fingerprint)
+        self.ingest.run([card], Door(IMPORT))
+        return result, self.ingest.release_quarantine()
 
     def _finish_rotation(self) -> None:
         """Complete a rotation whose card is stored (see keys.finish_rotation)."""

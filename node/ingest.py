@@ -152,6 +152,9 @@ class Ingest:
         if item.outcome is not None:
             if item.outcome.status == QUARANTINED:
                 return self._quarantine(item, door)
+            if item.revoked_key and self._held_byte_for_byte(item):
+                # verified when it first came, before the revocation: what was accepted stays
+                return self._duplicate(item.obj, item.version, door, rules, ids)
             return item.outcome
         obj, oid, version, digest, data, key_id = item.obj, item.id, item.version, item.digest, item.data, item.key_id
         is_sco = obj["type"] in SCO_TYPES
@@ -191,6 +194,9 @@ class Ingest:
             self.trust.apply_card_version(obj)
         stored.append((obj, row))
         return Outcome(oid, version, ACCEPTED)
+
+    def _held_byte_for_byte(self, item: "Checked") -> bool:
+        return any(h["version"] == item.version and h["digest"] == item.digest for h in self.store.versions_of(item.id))
 
     def feeds_for_new(self, obj: dict, door: Door) -> list[str]:
         """The feeds `obj` would enter if it arrived by `door` and were not held yet."""

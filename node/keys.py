@@ -92,6 +92,38 @@ def next_card(card: dict, current: SigningKey, new_key: Ed25519PrivateKey, revok
     return sign(unsigned, current)
 
 
+def reset_card(card: dict, new_key: Ed25519PrivateKey, revoked_at: str) -> dict:
+    """The card version of a node that lost its key: every key not yet revoked is
+    revoked at `revoked_at`, the new key is added, and the card is signed by the new
+    key only (the old one may be gone, or in someone else's hands)."""
+    keys = [dict(k) for k in card["extensions"][NODE_KEYS_EXT]["keys"]]
+    for entry in keys:
+        entry.setdefault("revoked", revoked_at)
+    now = stix_now()
+    keys.append(key_entry(new_key.public_key(), now))
+    unsigned = {k: v for k, v in card.items() if k != "extensions"}
+    unsigned["modified"] = now
+    unsigned["extensions"] = {NODE_KEYS_EXT: {**card["extensions"][NODE_KEYS_EXT], "keys": keys}}
+    return sign(unsigned, SigningKey(new_key, card["id"]))
+
+
+def reset(keys_dir: Path, card: dict, publish: Callable[[dict], None], revoked_at: str | None = None) -> dict:
+    """Start a key reset like a rotation (the new key goes to keys/node.key.next
+    first; `finish_rotation` puts it in place), but without the current key.
+    Returns the new card."""
+    new_key = Ed25519PrivateKey.generate()
+    next_path = keys_dir / NEXT_KEY_FILE
+    next_path.unlink(missing_ok=True)
+    write_private(next_path, private_key_pem(new_key))
+    new_card = reset_card(card, new_key, revoked_at or stix_now())
+    try:
+        publish(new_card)
+    except BaseException:
+        next_path.unlink(missing_ok=True)
+        raise
+    return new_card
+
+
 def rotate(keys_dir: Path, card: dict, current: SigningKey, publish: Callable[[dict], None],
            revoke_old: bool = False) -> str:
     """Start a rotation: the new key goes to disk, then `publish` stores the card

@@ -56,6 +56,7 @@ class FeedRule:
     name: str
     max_tlp: str
     writers: frozenset[str]
+    readers: frozenset[str] = frozenset()
 
 
 def feeds_for_own(tlp: str, feeds: Iterable[FeedRule], share: Iterable[str] | None = None) -> list[str]:
@@ -66,13 +67,13 @@ def feeds_for_own(tlp: str, feeds: Iterable[FeedRule], share: Iterable[str] | No
 
 
 def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule]) -> list[str]:
-    """Feeds an object received from peer `source_peer` goes into: only green/clear
-    objects, only feeds whose ceiling is green or clear, only feeds that name the
-    peer among their writers."""
-    if tlp not in RELAYABLE:
-        return []
+    """Feeds an object received from peer `source_peer` goes into: those that name the
+    peer among their writers and whose ceiling fits the object's TLP; for anything
+    above green, only those the peer alone reads. So a writer reads back what it wrote,
+    and amber goes back to its author only: relay to third parties stays green/clear."""
     return [
         f.name
         for f in feeds
-        if f.max_tlp in RELAYABLE and source_peer in f.writers and may_carry(f.max_tlp, tlp)
+        if source_peer in f.writers and may_carry(f.max_tlp, tlp)
+        and (tlp in RELAYABLE or f.readers == frozenset({source_peer}))
     ]

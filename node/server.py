@@ -1,4 +1,5 @@
-"""`qalqan serve`: the node's Flask app on cheroot, a threaded production WSGI server.
+"""`qalqan serve`: the node's Flask app behind node/httpd.py's asyncio front, which holds
+slow and silent clients cheaply and runs the app in `server.threads` worker threads.
 
 HTTPS when server.tls_cert and server.tls_key are set (TLS 1.2 minimum, AEAD ciphers
 with forward secrecy, client certificates required when server.tls_client_ca is set).
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import re
 import signal
 import socket
 import sqlite3
@@ -22,12 +22,11 @@ import ssl
 import threading
 from pathlib import Path
 
-from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .errors import ConfigError
+from .httpd import HttpServer, Limits
 from .logs import get_logger
 
 log = get_logger(__name__)
@@ -102,25 +101,19 @@ def _home_path(home: Path, value: str | None) -> str | None:
     return None if value is None else str(Path(home) / value)
 
 
-def _ssl_adapter(home: Path, config) -> BuiltinSSLAdapter | None:
+def _ssl_context(home: Path, config) -> ssl.SSLContext | None:
     cert, key = _home_path(home, config["server.tls_cert"]), _home_path(home, config["server.tls_key"])
     if not cert and not key:
         return None
     if not (cert and key):
         raise ConfigError("config.yaml: server.tls_cert and server.tls_key must be set together")
-    context = tls_context(cert, key, _home_path(home, config["server.tls_client_ca"]))
-    adapter = BuiltinSSLAdapter(cert, key)
-    adapter.context = context
-    return adapter
+    return tls_context(cert, key, _home_path(home, config["server.tls_client_ca"]))
 
 
 def _listen_error(exc: OSError, host: str, port: int, port_key: str) -> ConfigError:
     """Why the socket could not be bound, as one sentence naming the key to change."""
-    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    cause = exc
     code = cause.errno
-    if code is None:  # cheroot re-raises a bind failure as text: "... [Errno 98] Address already in use))"
-        found = re.findall(r"\[Errno (\d+)\]", str(exc))
-        code = int(found[-1]) if found else None
     if code == errno.EADDRINUSE:
         return ConfigError(f"{port_key}: port {port} on {host} is in use by another program")
     if code == errno.EACCES and 0 < port < 1024:
@@ -136,7 +129,8 @@ def _start_sync(home: Path, stop: threading.Event) -> threading.Thread:
     return start_background_sync(Path(home), stop)
 
 
-def build_server(home: Path, host: str | None = None, port: int | None = None) -> wsgi.Server:
+def build_server(home: Path, host: str | None = None, port: int | None = None) -> tuple[HttpServer, str, int]:
+    """The server, bound and listening, with the host and port it listens on."""
     from .app import create_app
     if port is not None and not 0 <= port <= 65535:
         raise ConfigError(f"--port: {port} is not a port number (0-65535)")
@@ -148,53 +142,58 @@ def build_server(home: Path, host: str | None = None, port: int | None = None) -
     node.signing_key  # a missing or broken keys/node.key is a start-up error, not a failure at first use
     config = node.config
     host = host or config["server.host"]
+    port_key = "server.port" if port is None else "--port"
     port = config["server.port"] if port is None else port
-    adapter = _ssl_adapter(home, config)
-    if adapter is None and not is_loopback(host) and not config["server.allow_plain_http"]:
+    context = _ssl_context(home, config)
+    if context is None and not is_loopback(host) and not config["server.allow_plain_http"]:
         raise ConfigError(f"refusing plain HTTP on {host}: set server.tls_cert and server.tls_key, "
                           "or server.allow_plain_http: true")
-    server = wsgi.Server((host, port), app, numthreads=int(config["server.threads"]),
-                         server_name="qalqan", request_queue_size=64)
-    server.ssl_adapter = adapter
-    server.error_log = _cheroot_error_log  # its own lines (TLS handshakes, broken sockets) into our log
-    return server
+    limits = Limits(threads=int(config["server.threads"]), header_timeout=float(config["server.header_timeout"]),
+                    max_connections=int(config["server.max_connections"]),
+                    max_connections_per_client=int(config["server.max_connections_per_client"]))
+    try:
+        sock = _listen(host, port)
+    except OSError as exc:
+        raise _listen_error(exc, host, port, port_key) from None
+    server = HttpServer(app, sock, context, limits, body_limit=lambda: node.config["server.max_content_length"])
+    return server, sock.getsockname()[0], sock.getsockname()[1]
 
 
-def _cheroot_error_log(msg: str = "", level: int = 20, traceback: bool = False) -> None:
-    get_logger("node.http.server").log(level, "%s", msg, exc_info=traceback)
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 def serve(home: Path | str, host: str | None = None, port: int | None = None, sync: bool = True,
           stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or until `stop` is set); returns the exit code."""
     home = Path(home)
-    server = build_server(home, host, port)
-    try:
-        server.prepare()
-    except OSError as exc:
-        bound_host, bound_port = server.bind_addr[:2]
-        raise _listen_error(exc, bound_host, bound_port, "server.port" if port is None else "--port") from None
+    server, bound_host, bound_port = build_server(home, host, port)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    bound_host, bound_port = server.bind_addr[:2]
-    scheme = "https" if server.ssl_adapter else "http"
+    scheme = "https" if server.ssl_context else "http"
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"listening on {scheme}://{shown}:{bound_port}/taxii2/", flush=True)
     log.info("listening on %s://%s:%d/ (TAXII at /taxii2/, UI at /, /healthz, /metrics)",
              scheme, shown, bound_port)
-    worker = threading.Thread(target=server.serve, name="qalqan-http", daemon=True)
-    worker.start()
     syncer = _start_sync(home, stop) if sync else None
     try:
-        while not stop.wait(0.5):
-            if not worker.is_alive():
-                break
+        server.run(stop)
     finally:
         stop.set()
-        server.stop()
-        worker.join(10)
+        server.sock.close()
         if syncer is not None:
             syncer.join(10)
     return 0

@@ -5,6 +5,10 @@ A card is a node's self-signed identity carrying the node-keys extension
 for objects created by that identity. A newer version of a pinned card is taken
 only when signed by a key the pinned version lists and has not revoked: that is how
 keys rotate. A key revoked at time T verifies nothing received after T.
+
+A node that lost its key cannot sign such a version: it publishes one signed by its new
+key only (`key reset`), which partners take only by hand, with `replace` and the card's
+fingerprint checked out of band.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from .errors import InputError, SignatureError, UntrustedSigner
+from .errors import InputError, RevokedKey, SignatureError, UntrustedSigner
 from .signing import (b64u_decode, b64u_encode, canonical, check_signature_fields, key_id_of, public_key_from_b64u,
                       raw_public_bytes, verify_with)
 from .store import Store
@@ -169,6 +173,27 @@ class TrustStore:
         self._write_card(card)
         return "rotated"
 
+    def replace(self, card: dict, fingerprint: str | None) -> str:
+        """Take a card version of a pinned node that its pinned keys did not sign (the
+        node lost its key and reset it), when `fingerprint` is the card's (None only for
+        this node's own card). Keys the pinned version listed and the new one revokes
+        or drops stop verifying as of the revocation. Audited. Returns 'replaced'."""
+        verify_self_signed(card)
+        current = self.store.one("SELECT version FROM cards WHERE identity = ?", [card["id"]])
+        if current is None:
+            raise InputError(f"{card['id']}: no card pinned for this node; use `trust add`")
+        if version_key(card["modified"]) <= current["version"]:
+            raise InputError(f"{card['id']}: not newer than the card pinned; a replacement must be a later version")
+        actual = card_fingerprint(card)
+        if fingerprint is not None and normal_fingerprint(fingerprint) != actual:
+            raise InputError(f"--fingerprint: does not match the card's fingerprint {actual}; "
+                             "check the card with its owner")
+        self._write_card(card)
+        with self.store.transaction():
+            self.store.audit("trust-replaced", card["id"], card["modified"], None,
+                             f"card of {card.get('name')} replaced by hand; now signed by {actual}")
+        return "replaced"
+
     def check_card_update(self, card: dict) -> None:
         """Raise InputError if a verified card version could not be taken as it is
         (malformed keys, or a key that another node owns)."""
@@ -210,6 +235,18 @@ class TrustStore:
         self.refresh()
 
 
+def card_fingerprint(card: dict) -> str:
+    """What a partner compares by phone before taking a card by hand: the key id
+    (sha256 of the raw public key) of the key that signed it, the node's new key."""
+    return check_signature_fields(card)["key_id"]
+
+
+def normal_fingerprint(text: str) -> str:
+    """A fingerprint as typed: case, spaces and colons between hex groups do not matter."""
+    digits = re.sub(r"[\s:]", "", text.strip().lower().removeprefix("sha256:"))
+    return "sha256:" + digits
+
+
 def keys_from_snapshot(snapshot: list[tuple[str, str, str, int | None]]) -> dict[str, TrustedKey]:
     return {kid: TrustedKey(kid, identity, public_key_from_b64u(pub), revoked) for kid, identity, pub, revoked in snapshot}
 
@@ -226,7 +263,7 @@ def verify_signature(obj: dict, keys: dict[str, TrustedKey], canonical_bytes: by
     if key.identity != sig["signer"]:
         raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} belongs to another node")
     if key.revoked_us is not None and (at_us or now_us()) >= key.revoked_us:
-        raise SignatureError(f"{obj.get('id')}: key {sig['key_id']} was revoked")
+        raise RevokedKey(f"{obj.get('id')}: key {sig['key_id']} was revoked")
     verify_with(obj, key.public_key, canonical_bytes)
     return key.key_id
 

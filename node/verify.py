@@ -16,7 +16,7 @@ from typing import Callable
 
 import fastjsonschema
 
-from .errors import InputError, QalqanError, SignatureError, UntrustedSigner
+from .errors import InputError, QalqanError, RevokedKey, SignatureError, UntrustedSigner
 from .sco import SCO_TYPES, check_sco_id
 from .signing import canonical, signature_of
 from .timefmt import is_stix_timestamp, version_key
@@ -56,6 +56,7 @@ class Checked:
     digest: str = ""
     key_id: str | None = None
     outcome: Outcome | None = None
+    revoked_key: bool = False  # rejected only because its key was revoked since
 
     @property
     def failed(self) -> bool:
@@ -170,6 +171,9 @@ def _step3(item: Checked, origin: str, keys: dict, at_us: int | None) -> Outcome
         item.key_id = verify_signature(obj, keys, item.data, at_us)
     except UntrustedSigner as exc:
         return Outcome(oid, version, QUARANTINED, exc.message)
+    except RevokedKey as exc:
+        item.revoked_key = True
+        return Outcome(oid, version, REJECTED, exc.message)
     except SignatureError as exc:
         return Outcome(oid, version, REJECTED, exc.message)
     return None

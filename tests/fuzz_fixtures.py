@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 
 from conftest import incident_record
 from node.home import Node
-from node.policy import NEVER_SHARED, TLP_RANK, effective_ceiling, tlp_of
+from node.policy import NEVER_SHARED, RELAYABLE, TLP_RANK, effective_ceiling, tlp_of
 from taxii_fixtures import World, build_world
 
 TLPS = ("clear", "green", "amber", "amber+strict", "red")
@@ -110,17 +110,20 @@ def fuzz_world(tmp_path_factory) -> FuzzWorld:
 
 
 def feed_policy_violations(home: Path) -> list[str]:
-    """Every feed entry that breaks the sharing policy: amber+strict/red in any feed, or an
-    object above its feed's ceiling. An object's level is the one its TLP markings say;
-    an unmarked object (the well-known ones) is judged by the level its entry records."""
+    """Every feed entry that breaks the sharing policy: amber+strict/red in any feed, an
+    object above its feed's ceiling, or a peer's amber in a feed another peer reads. An
+    object's level is the one its TLP markings say; an unmarked object (the well-known
+    ones) is judged by the level its entry records."""
     node = Node(home)
-    ceilings = {f.id: (name, effective_ceiling(f.max_tlp)) for name, f in node.config.feeds.items()}
+    feeds = {f.id: f for f in node.config.feeds.values()}
     bad = []
-    for row in node.store.query("SELECT e.feed, e.tlp, o.id, o.json FROM feed_entries e JOIN objects o"
-                                " ON o.id = e.id AND o.version = e.version WHERE e.deleted = 0"):
+    for row in node.store.query("SELECT e.feed, e.tlp, o.id, o.json, o.origin, o.source FROM feed_entries e"
+                                " JOIN objects o ON o.id = e.id AND o.version = e.version WHERE e.deleted = 0"):
         obj = json.loads(row["json"])
         tlp = tlp_of(obj) if obj.get("object_marking_refs") else row["tlp"]
-        name, ceiling = ceilings.get(row["feed"], (row["feed"], "clear"))
-        if tlp in NEVER_SHARED or TLP_RANK[tlp] > TLP_RANK[ceiling]:
-            bad.append(f"{row['id']} ({tlp}) in feed {name}")
+        feed = feeds.get(row["feed"])
+        if feed is None or tlp in NEVER_SHARED or TLP_RANK[tlp] > TLP_RANK[effective_ceiling(feed.max_tlp)]:
+            bad.append(f"{row['id']} ({tlp}) in feed {feed.name if feed else row['feed']}")
+        elif row["origin"] == "peer" and tlp not in RELAYABLE and feed.readers != [row["source"]]:
+            bad.append(f"{row['id']} ({tlp}, from {row['source']}) in feed {feed.name}, read by {feed.readers}")
     return bad

@@ -105,20 +105,20 @@ def serving(home: Path, *extra: str, global_options: tuple[str, ...] = (), timeo
 
 @contextmanager
 def serving_in_process(home: Path) -> Iterator[str]:
-    """Serve `home` from this process: the same app on the same cheroot server as
-    `qalqan serve`, on a thread, on a port the OS picks. For tests of HTTP behaviour,
-    where the process itself does not matter. Yields the base URL."""
+    """Serve `home` from this process: the same app on the same server as `qalqan serve`,
+    on a thread, on a port the OS picks. For tests of HTTP behaviour, where the process
+    itself does not matter. Yields the base URL."""
     from node.server import build_server
-    server = build_server(Path(home), "127.0.0.1", 0)
-    server.prepare()
-    worker = threading.Thread(target=server.serve, name="test-http", daemon=True)
+    server, host, port = build_server(Path(home), "127.0.0.1", 0)
+    stop = threading.Event()
+    worker = threading.Thread(target=server.run, args=(stop,), name="test-http", daemon=True)
     worker.start()
     try:
-        host, port = server.bind_addr[:2]
         yield f"http://{host}:{port}"
     finally:
-        server.stop()
+        stop.set()
         worker.join(10)
+        server.sock.close()
 
 
 def _listening_url(proc: subprocess.Popen, timeout: float) -> str:

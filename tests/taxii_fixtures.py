@@ -1,6 +1,6 @@
 """A served node with partners, for the TAXII tests.
 
-kz serves (in the test process, on the cheroot server `qalqan serve` uses). uz may read and write the bilateral and regional feeds; tm may read the
+kz serves (in the test process, on the server `qalqan serve` uses). uz may read and write the bilateral and regional feeds; tm may read the
 regional feed and write (but not read) the bilateral one; az holds a valid token but
 is named in no feed; anyone may read the public feed.
 """

@@ -56,15 +56,32 @@ def test_objects_from_a_trusted_peer_are_accepted_and_relayed_to_feeds_naming_it
     assert summary.counts["accepted"] == 1
     regional = kz.config.feed("regional").id
     assert kz.store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'", [regional])["n"] == 1
-    bilateral = kz.config.feed("bilateral").id
-    assert kz.store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'", [bilateral])["n"] == 0
+    bilateral = kz.config.feed("bilateral").id  # uz is not among its writers
+    assert kz.store.one(
+        "SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND type = 'note'", [bilateral])["n"] == 0
 
 
-def test_amber_from_a_peer_is_stored_but_never_relayed(pinned):
-    kz, uz = pinned
+def test_amber_from_a_peer_goes_back_to_it_only_in_a_feed_it_alone_reads(kz, uz):
+    kz.trust_card(uz.card())
+    set_feed(kz.home, "bilateral", writers=["uz"], readers=["uz"])
+    set_feed(kz.home, "regional", max_tlp="amber", writers=["uz"], readers=["uz", "az"])
+    from node.home import Node
+    kz = Node(kz.home)
     kz.ingest.run([note(uz, tlp="amber")], Door(PEER, source="uz"))
     assert kz.store.one("SELECT tlp FROM objects WHERE type = 'note'")["tlp"] == "amber"
-    assert kz.store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE type = 'note'")["n"] == 0
+    note_id = "note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0001"
+    assert kz.store.feeds_of(note_id) == [kz.config.feed("bilateral").id]
+
+
+def test_green_from_a_peer_enters_every_feed_it_writes_whatever_the_readers(kz, uz):
+    kz.trust_card(uz.card())
+    set_feed(kz.home, "bilateral", writers=["uz"], readers=["uz"])
+    set_feed(kz.home, "regional", writers=["uz"], readers=["uz", "az"])
+    from node.home import Node
+    kz = Node(kz.home)
+    kz.ingest.run([note(uz, tlp="green")], Door(PEER, source="uz"))
+    note_id = "note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0001"
+    assert sorted(kz.store.feeds_of(note_id)) == sorted([kz.config.feed("bilateral").id, kz.config.feed("regional").id])
 
 
 def test_the_same_version_twice_is_a_harmless_duplicate(pinned):

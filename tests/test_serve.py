@@ -1,4 +1,4 @@
-"""`qalqan serve`: cheroot on loopback, HTTPS with TLS 1.2+, optional client
+"""`qalqan serve`: the asyncio front (node/httpd.py) on loopback, HTTPS with TLS 1.2+, optional client
 certificates, plain HTTP refused off loopback, a clean exit on SIGTERM."""
 from __future__ import annotations
 
@@ -106,6 +106,8 @@ def handshake(port: int, pki, maximum=None, client_cert: bool = False) -> str:
             tls.sendall(b"GET /taxii2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: " + TAXII.encode() +
                         b"\r\nConnection: close\r\n\r\n")
             answer = tls.recv(65536)
+            if not answer:  # TLS 1.3: a refused client certificate ends the connection after the handshake
+                raise ConnectionAbortedError("the server closed the connection without an answer")
             assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
             return tls.version()
 
@@ -135,8 +137,9 @@ def test_serve_requires_a_client_certificate_when_a_client_ca_is_configured(tmp_
                                                                       str(pki / "client.key"))) as base:
         port = int(base.rsplit(":", 1)[1])
         assert handshake(port, pki, client_cert=True) in ("TLSv1.2", "TLSv1.3")
-        with pytest.raises((ssl.SSLError, ConnectionError)):
-            handshake(port, pki, client_cert=False)
+        for maximum in (None, ssl.TLSVersion.TLSv1_2):
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                handshake(port, pki, maximum=maximum, client_cert=False)
 
 
 # -- start-up mistakes: one sentence naming the key, exit 2, no traceback ---------------
@@ -207,3 +210,55 @@ def test_serve_names_a_missing_node_key(tmp_path):
     home = make_home(tmp_path, "kz", "KZ")
     (home / "keys" / "node.key").unlink()
     assert "keys/node.key: no node key" in refused_start(home)
+
+
+# -- the WSGI bridge: what the app answers reaches the client ------------------------------
+
+def test_a_response_without_a_body_keeps_its_status_and_headers(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    with running_node(home) as base:
+        answer = requests.head(base + "/taxii2/", headers={"Accept": TAXII}, timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/taxii+json")
+        assert requests.head(base + "/", timeout=10, allow_redirects=False).status_code == 302
+
+
+def test_a_declared_body_over_max_content_length_is_a_413_before_it_is_sent(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    edit_config(home, "server.max_content_length", 1000)
+    with running_node(home) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000000\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 413")
+
+
+def test_a_body_that_stops_arriving_is_a_408(tmp_path):
+    home = make_home(tmp_path, "kz", "KZ")
+    edit_config(home, "server.header_timeout", 1)
+    with running_node(home) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /taxii2/api/collections/x/objects/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: " + TAXII.encode() + b"\r\nContent-Length: 100\r\n\r\n{\"objects\"")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+
+
+def test_serve_runs_in_a_thread_and_stops_when_its_event_is_set(tmp_path, capsys):
+    import threading
+    import time
+    from node.server import serve
+    home = make_home(tmp_path, "kz", "KZ")
+    stop, result = threading.Event(), []
+    thread = threading.Thread(target=lambda: result.append(serve(home, "127.0.0.1", 0, sync=False, stop=stop)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in (printed := capsys.readouterr().out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = printed.split()[-1]
+        assert requests.get(url, headers={"Accept": TAXII}, timeout=10).status_code == 200
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive() and result == [0]

@@ -6,14 +6,16 @@ AZ is no direct peer of KZ: it learns KZ's incidents only through UZ's relay.
 import json
 
 import pytest
+from taxii2client.common import TokenAuth
+from taxii2client.v21 import Collection
 
 from node.home import Node
 from node.ingest import OWN, Door
 from node.signing import canonical, signature_of
 
 from conftest import incident_record
-from sync_fixtures import Network, held, publish_notes, quarantined_ids, run, signed_notes, stored_json, taxii_post, \
-    wait_until
+from sync_fixtures import Network, edit_yaml, held, publish_notes, quarantined_ids, run, signed_notes, stored_json, \
+    taxii_post, wait_until
 
 
 @pytest.fixture
@@ -84,7 +86,32 @@ def test_amber_reaches_uz_only_and_red_and_amber_strict_stay_at_kz(net, tmp_path
     for kept in (red, strict):
         assert stored_json(kz.home, kept) is not None
         assert stored_json(uz_home, kept) is None and stored_json(az_home, kept) is None
-    assert Node(uz_home).store.feeds_of(amber) == []  # amber from a peer is never relayed
+    # amber from a peer goes back to its author only: UZ's bilateral feed, which KZ alone reads
+    assert Node(uz_home).store.feeds_of(amber) == [net["uz"].feed_id("bilateral")]
+
+
+def test_uz_reads_back_the_amber_it_posted_to_kzs_bilateral_feed_with_taxii2_client(net):
+    kz, uz = net["kz"], net["uz"]
+    token = kz.node().create_token("uz", keep_old=True)
+    collection = Collection(f"{kz.discovery}api/collections/{kz.feed_id('bilateral')}/", auth=TokenAuth(token))
+    [amber] = signed_notes(uz.node(), 1, tlp="amber")
+    status = collection.add_objects({"objects": [amber]})
+    assert status.success_count == 1
+    got = collection.get_object(amber["id"])
+    assert [o["id"] for o in got["objects"]] == [amber["id"]]
+
+
+def test_amber_from_uz_never_reaches_a_third_reader_of_kzs_feeds(net):
+    kz, uz = net["kz"], net["uz"]
+    # a regional feed that could carry amber, read by uz and az, written by uz
+    edit_yaml(kz.home / "feeds" / "regional.yaml",
+              lambda data: data.update(max_tlp="amber", readers=["az", "uz"], writers=["uz"]))
+    token = kz.node().create_token("uz", keep_old=True)
+    [amber] = signed_notes(uz.node(), 1, tlp="amber")
+    status = taxii_post(f"{kz.discovery}api/collections/{kz.feed_id('regional')}/objects/", [amber], token=token)
+    assert status["success_count"] == 1
+    assert stored_json(kz.home, amber["id"]) is not None
+    assert Node(kz.home).store.feeds_of(amber["id"]) == [kz.feed_id("bilateral")]
 
 
 def test_a_tampered_object_posted_to_uz_is_rejected_and_never_reaches_az(net):

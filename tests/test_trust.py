@@ -160,3 +160,24 @@ def test_a_revocation_earlier_in_the_same_import_applies_to_objects_checked_by_w
     summary = kz.ingest.run([card, late], Door(PEER, source="uz"), batch=1, workers=2)
     assert summary.counts["accepted"] == 1 and summary.counts["rejected"] == 1
     assert "revoked" in summary.failures[0].reason
+
+
+def test_after_rotate_revoke_old_an_object_signed_with_the_old_key_is_refused(kz, uz):
+    from node.home import Node
+    kz.trust_card(uz.card())
+    old_key = uz.signing_key.private_key
+    uz.rotate_key(revoke_old=True)
+    Node(kz.home).trust_card(Node(uz.home).card())
+    late = kz.ingest.run([note(uz.config.identity, old_key, n=21)], Door(PEER, source="uz"))
+    assert late.counts["rejected"] == 1 and "revoked" in late.failures[0].reason
+
+
+def test_an_incident_reusing_an_own_object_signed_with_a_revoked_key_is_stored(kz):
+    # The location of the first incident was signed with the key revoked since; the
+    # second incident reuses it byte for byte: it was accepted before, so it stays.
+    from node.home import Node
+    from conftest import incident_record
+    kz.add_incident(incident_record(title="First"))
+    kz.rotate_key(revoke_old=True)
+    result = Node(kz.home).add_incident(incident_record(title="Second"))
+    assert result.summary.counts["rejected"] == 0 and result.summary.counts["duplicate"] >= 1

@@ -8,6 +8,7 @@ as for every door into the node), a timeout on every request, and the last page'
 """
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -28,13 +29,20 @@ MANIFEST_IDS_PER_REQUEST = 50
 
 
 class _TimeoutSession(requests.Session):
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, ca: str | None = None):
         super().__init__()
         self.timeout = timeout
+        self.ca = ca
 
     def request(self, *args, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
-        return super().request(*args, **kwargs)
+        if self.ca:  # per request, or REQUESTS_CA_BUNDLE in the environment would win over the peer's `ca`
+            kwargs.setdefault("verify", self.ca)
+        try:
+            return super().request(*args, **kwargs)
+        except requests.ConnectionError as exc:
+            exc.client_cert_sent = bool(self.cert)  # for tls_failure: a silent close means one thing or the other
+            raise
 
 
 def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
@@ -49,11 +57,15 @@ def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
 
 
 class PeerConnection(_HTTPConnection):
-    def __init__(self, secret: str | None, timeout: float):
+    def __init__(self, secret: str | None, timeout: float, ca: str | None = None,
+                 client_cert: tuple[str, str] | None = None):
+        """`ca`: the CA bundle (or self-signed certificate) to trust instead of the
+        system's; `client_cert`: (certificate, key) files to present for mutual TLS."""
         super().__init__(version="2.1")
         self.session.close()  # replaced by one that puts a timeout on every request
-        self.session = _TimeoutSession(timeout)
+        self.session = _TimeoutSession(timeout, ca)
         self.session.auth = auth_for(secret)
+        self.session.cert = client_cert
         self.last_headers: requests.structures.CaseInsensitiveDict = requests.structures.CaseInsensitiveDict()
 
     def get(self, url, headers=None, params=None):
@@ -87,11 +99,77 @@ def describe(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} from {exc.response.url}{_taxii_error_title(exc.response)}"
+    if isinstance(exc, requests.ConnectionError):
+        tls = tls_failure(exc)
+        if tls:
+            return f"TLS with {exc.request.url if exc.request else 'the peer'} failed: {tls}"
     if isinstance(exc, requests.Timeout):
         return f"no answer within the timeout ({exc.request.url if exc.request else 'request'})"
     if isinstance(exc, requests.ConnectionError):
         return f"cannot connect ({exc.request.url if exc.request else 'peer'})"
     return f"{type(exc).__name__}: {exc}"
+
+
+# OpenSSL verification codes (X509_V_ERR_*) a partner's certificate most often fails with
+_UNTRUSTED = {18, 19, 20, 21, 2, 27}
+_EXPIRED, _NOT_YET_VALID, _NAME_MISMATCH, _IP_MISMATCH = 10, 9, 62, 64
+
+
+_CERT_REQUIRED = ("the partner requires a client certificate: set the peer's `client_cert` and `client_key` "
+                  "(`qalqan tls client-cert` makes them)")
+
+
+def tls_failure(exc: BaseException) -> str | None:
+    """What went wrong in the TLS handshake behind a requests error, in one sentence
+    an operator can act on; None when the failure was not TLS."""
+    cause = _ssl_cause(exc)
+    if cause is None:
+        return None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        code = cause.verify_code
+        if code in _UNTRUSTED:
+            return ("the partner's certificate is not trusted (issued by an unknown CA, or self-signed): "
+                    "set the peer's `ca` to the CA bundle or certificate the partner gave you")
+        if code == _EXPIRED:
+            return "the partner's certificate has expired"
+        if code == _NOT_YET_VALID:
+            return "the partner's certificate is not valid yet (check both clocks)"
+        if code in (_NAME_MISMATCH, _IP_MISMATCH):
+            return "the partner's certificate is for another name than the host in the peer's url"
+        return f"the partner's certificate was refused ({cause.verify_message})"
+    reason = (cause.reason or str(cause)).upper()
+    if "CERTIFICATE_REQUIRED" in reason or "HANDSHAKE_FAILURE" in reason:
+        return _CERT_REQUIRED
+    if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason or "CERTIFICATE_UNKNOWN" in reason:
+        return ("the partner did not accept this node's client certificate "
+                "(its CA is not in the partner's tls_client_ca)")
+    if "CERTIFICATE_EXPIRED" in reason:
+        return "the partner refused this node's client certificate as expired"
+    if isinstance(cause, ssl.SSLEOFError) or "EOF" in reason:
+        # A server that refuses the client certificate, or misses one, may close without
+        # its alert reaching us: what this node sent tells which.
+        sent = getattr(exc, "client_cert_sent", None)
+        if sent is False:
+            return _CERT_REQUIRED + " (it closed the connection during the handshake)"
+        return ("the partner closed the connection during the handshake: most likely it did not accept this "
+                "node's client certificate (check the peer's client_cert and the partner's tls_client_ca)")
+    return f"handshake error ({cause.reason or cause})"
+
+
+def _ssl_cause(exc: BaseException, depth: int = 0) -> ssl.SSLError | None:
+    """The ssl.SSLError that requests and urllib3 wrap (in args, `reason`, causes)."""
+    if isinstance(exc, ssl.SSLError):
+        return exc
+    if depth > 6 or not isinstance(exc, BaseException):
+        return None
+    inner = [*(a for a in exc.args if isinstance(a, BaseException)), getattr(exc, "reason", None),
+             exc.__cause__, exc.__context__]
+    for candidate in inner:
+        if isinstance(candidate, BaseException):
+            found = _ssl_cause(candidate, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _taxii_error_title(response: requests.Response) -> str:
@@ -119,7 +197,8 @@ class PeerClient:
 
     def __init__(self, peer: Peer, timeout: float):
         self.peer = peer
-        self.conn = PeerConnection(peer.secret(), timeout)
+        cert = (peer.tls_file("client_cert"), peer.tls_file("client_key")) if peer.client_cert else None
+        self.conn = PeerConnection(peer.secret(), timeout, peer.tls_file("ca"), cert)
         self._collections: list[Collection] | None = None
 
     def close(self) -> None:

@@ -31,9 +31,10 @@ class Provenance:
     versions: int
 
 
-def _verify(node: Node, obj: dict, origin: str) -> tuple[bool, str]:
-    """Does the stored object verify now, by the rules ingest applied when it came?"""
-    item = check(obj, origin, node.trust.keys())
+def _verify(node: Node, obj: dict, origin: str, received_us: int | None = None) -> tuple[bool, str]:
+    """Does the stored object verify now, by the rules ingest applied when it came?
+    A key revoked since it was received still vouches for it (signing.md: revocation)."""
+    item = check(obj, origin, node.trust.keys(), received_us)
     if item.outcome is not None:
         return False, item.outcome.reason
     if item.key_id is None:  # step 3 let it through unsigned: an unsigned source or an SCO
@@ -43,7 +44,7 @@ def _verify(node: Node, obj: dict, origin: str) -> tuple[bool, str]:
 
 def provenance_of(node: Node, obj: dict, stored: dict) -> Provenance:
     card = node.store.one("SELECT name, country FROM cards WHERE identity = ?", [stored["created_by"] or ""])
-    verified, verification = _verify(node, obj, stored["origin"])
+    verified, verification = _verify(node, obj, stored["origin"], stored["received"])
     versions = node.store.one("SELECT COUNT(*) AS n FROM objects WHERE id = ?", [obj["id"]])["n"]
     return Provenance(
         signer_id=stored["created_by"], signer_name=card["name"] if card else None,

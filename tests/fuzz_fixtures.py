@@ -45,6 +45,12 @@ class FuzzWorld:
     identities: dict[str, str] = field(default_factory=dict)
     next_tokens: list[str] = field(default_factory=list)  # real paging tokens, each issued to one caller
     status_owner: dict[str, str] = field(default_factory=dict)  # POST status id → the peer that posted
+    posted_by: dict[str, set[str]] = field(default_factory=dict)  # object id → peers whose POST of it succeeded
+
+    def record_post(self, caller: str | None, response) -> None:
+        if caller and response.status_code == 202:
+            for success in response.get_json().get("successes", []):
+                self.posted_by.setdefault(success["id"], set()).add(caller)
 
     @property
     def home(self) -> Path:
@@ -109,11 +115,12 @@ def fuzz_world(tmp_path_factory) -> FuzzWorld:
     return build_fuzz_world(tmp_path_factory.mktemp("fuzz"))
 
 
-def feed_policy_violations(home: Path) -> list[str]:
+def feed_policy_violations(home: Path, posted_by: dict[str, set[str]] | None = None) -> list[str]:
     """Every feed entry that breaks the sharing policy: amber+strict/red in any feed, an
-    object above its feed's ceiling, or a peer's amber in a feed another peer reads. An
-    object's level is the one its TLP markings say; an unmarked object (the well-known
-    ones) is judged by the level its entry records."""
+    object above its feed's ceiling, or a peer's amber in a feed read by anyone but the
+    one peer that sent it (`posted_by`: object id → the peers whose POST of it succeeded,
+    as each may read back what it wrote). An object's level is the one its TLP markings
+    say; an unmarked object (the well-known ones) is judged by the level its entry records."""
     node = Node(home)
     feeds = {f.id: f for f in node.config.feeds.values()}
     bad = []
@@ -124,6 +131,7 @@ def feed_policy_violations(home: Path) -> list[str]:
         feed = feeds.get(row["feed"])
         if feed is None or tlp in NEVER_SHARED or TLP_RANK[tlp] > TLP_RANK[effective_ceiling(feed.max_tlp)]:
             bad.append(f"{row['id']} ({tlp}) in feed {feed.name if feed else row['feed']}")
-        elif row["origin"] == "peer" and tlp not in RELAYABLE and feed.readers != [row["source"]]:
+        elif row["origin"] == "peer" and tlp not in RELAYABLE and not (
+                len(feed.readers) == 1 and feed.readers[0] in {row["source"], *(posted_by or {}).get(row["id"], ())}):
             bad.append(f"{row['id']} ({tlp}, from {row['source']}) in feed {feed.name}, read by {feed.readers}")
     return bad

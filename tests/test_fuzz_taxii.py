@@ -65,6 +65,7 @@ def _collect_tokens_and_statuses(world: FuzzWorld, client) -> None:
                                headers={"Accept": TAXII, "Content-Type": TAXII, **world.headers(caller)})
         assert response.status_code == 202
         world.status_owner[response.get_json()["id"]] = caller
+        world.record_post(caller, response)
 
 
 def known_ids(world: FuzzWorld) -> list[str]:
@@ -196,6 +197,7 @@ def test_every_taxii_answer_is_taxii_and_reveals_nothing_unreadable(fuzz_world, 
     caller, method, url, headers, body = data.draw(requests_(fuzz_world))
     before = store_fingerprint(fuzz_world.home) if method in ("POST", "PUT", "DELETE") else None
     response = taxii.open(url, method=method, headers=headers, data=body)
+    fuzz_world.record_post(caller, response)
     asked = url + json.dumps(headers) + (body or b"").decode("utf-8", "replace")
 
     event(f'HTTP {response.status_code}')
@@ -224,7 +226,7 @@ def test_every_taxii_answer_is_taxii_and_reveals_nothing_unreadable(fuzz_world, 
             after = store_fingerprint(fuzz_world.home)
             assert (after["objects"], after["feed_entries"]) == (before["objects"], before["feed_entries"]), \
                 f"{method} {url} answered {response.status_code} yet changed the store"
-        assert not feed_policy_violations(fuzz_world.home)
+        assert not feed_policy_violations(fuzz_world.home, fuzz_world.posted_by)
 
 
 @FUZZ
@@ -237,10 +239,11 @@ def test_posted_objects_never_store_what_the_policy_forbids(fuzz_world, taxii, d
     response = taxii.post(f"/taxii2/api/collections/{fuzz_world.world.feeds[feed]}/objects/",
                           data=json.dumps({"objects": objects}),
                           headers={"Accept": TAXII, "Content-Type": TAXII, **fuzz_world.world.auth(caller)})
+    fuzz_world.record_post(caller, response)
     event(f'HTTP {response.status_code}')
     assert response.status_code in (202, 400, 413, 422), (response.status_code, response.text)
     assert response.headers["Content-Type"] == TAXII
-    assert not feed_policy_violations(fuzz_world.home)
+    assert not feed_policy_violations(fuzz_world.home, fuzz_world.posted_by)
     if response.status_code == 202:
         status = response.get_json()
         assert status["total_count"] == len(objects)

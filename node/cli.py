@@ -17,6 +17,7 @@ from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
 from .keyreset import add_key_reset_commands
+from .pairing import add_pairing_commands
 from .server import add_serve_command
 from .sync import add_sync_command
 from .tls import add_tls_command
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_commands(command)
     add_disarm_command(command)
     add_tls_command(command, home)
+    add_pairing_commands(command)
     add_access_commands(command, {"home": home, "peer": peer, "trust": trust, "token": token, "user": user})
     return parser
 

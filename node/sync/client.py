@@ -98,7 +98,8 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, QalqanError):
         return exc.message
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code} from {exc.response.url}{_taxii_error_title(exc.response)}"
+        said = f"HTTP {exc.response.status_code} from {exc.response.url}{_taxii_error_title(exc.response)}"
+        return said + (_TOKEN_REFUSED if exc.response.status_code == 401 else "")
     if isinstance(exc, requests.ConnectionError):
         tls = tls_failure(exc)
         if tls:
@@ -109,6 +110,9 @@ def describe(exc: BaseException) -> str:
         return f"cannot connect ({exc.request.url if exc.request else 'peer'})"
     return f"{type(exc).__name__}: {exc}"
 
+
+_TOKEN_REFUSED = (" (the partner does not accept this node's token: revoked or wrong; ask it for a new one, "
+                  "e.g. a new invitation)")
 
 # OpenSSL verification codes (X509_V_ERR_*) a partner's certificate most often fails with
 _UNTRUSTED = {18, 19, 20, 21, 2, 27}

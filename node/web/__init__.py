@@ -12,4 +12,4 @@ from flask import Blueprint
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/assets")
 
-from . import access, admin, auth, dashboard, filters, incidents, security  # noqa: E402,F401  (views register here)
+from . import access, admin, auth, dashboard, filters, incidents, pairing, security  # noqa: E402,F401  (views register here)

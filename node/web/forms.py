@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -147,3 +148,26 @@ class FeedRevokeForm(FlaskForm):
 class NamedForm(FlaskForm):
     """A button that acts on one named thing (a peer's tokens, an account, a card)."""
     name = HiddenField()
+
+
+def _checkboxes(label: str) -> SelectMultipleField:
+    return SelectMultipleField(label, choices=[], validate_choice=False, widget=ListWidget(prefix_label=False),
+                               option_widget=CheckboxInput())
+
+
+class InviteForm(FlaskForm):
+    """Admin pairing page: an invitation for a partner node (`qalqan invite`)."""
+    peer = StringField("Partner node name", render_kw={"placeholder": "e.g. uz", "size": 12, "autocomplete": "off"})
+    read = _checkboxes("It may read")
+    write = _checkboxes("It may write")
+    days = StringField("Valid for (days)", default="7", render_kw={"size": 3, "inputmode": "numeric"})
+
+
+class JoinUploadForm(FlaskForm):
+    """Admin pairing page: the invitation file a partner sent (`qalqan join`)."""
+    file = FileField("Invitation file")
+
+
+class JoinConfirmForm(FlaskForm):
+    """Accept the invitation shown: its bytes travel back in a hidden field."""
+    invitation = HiddenField()

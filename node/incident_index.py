@@ -50,8 +50,7 @@ def _affected(store: Store, stored: list[tuple[dict, dict]]) -> tuple[set[str], 
         if kind == "incident":
             new_incidents.add(obj["id"])
         elif kind == "report":
-            touched.update(ref for ref in obj.get("object_refs") or ()
-                           if isinstance(ref, str) and ref.startswith("incident--"))
+            touched.update(ref for ref in strings(obj.get("object_refs")) if ref.startswith("incident--"))
         elif kind in INDEXED_NEIGHBOURS and not _is_new_variant_of_an_sco(store, kind, obj["id"]):
             touched.update(_incidents_referring_to(store, obj["id"]))
     return new_incidents, touched

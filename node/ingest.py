@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import policy
 from .errors import QalqanError
+from .incident_index import strings
 from .policy import is_node_card
 from .sco import SCO_TYPES
 from .signing import signature_of
@@ -188,7 +189,7 @@ class Ingest:
         for feed_name in self._feeds_for(tlp, door, rules, own=origin == OWN):
             self.store.add_to_feed(ids[feed_name], row, new_object=not held)
         if obj["type"] == "report":
-            self.store.add_report_refs(oid, [r for r in obj.get("object_refs", []) if isinstance(r, str)])
+            self.store.add_report_refs(oid, strings(obj.get("object_refs")))  # signed is not well-formed
         if is_node_card(obj) and key_id is not None:
             self.trust.apply_card_version(obj)
         stored.append((obj, row))

@@ -14,7 +14,7 @@ from nodes import edit_config as set_config, edit_feed as set_feed  # noqa: F401
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 # Fixture modules; their plain helpers stay importable (`from web_fixtures import csrf_from`).
-pytest_plugins = ["web_fixtures", "taxii_fixtures"]
+pytest_plugins = ["web_fixtures", "taxii_fixtures", "fuzz_fixtures"]
 
 
 @pytest.fixture

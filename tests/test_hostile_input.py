@@ -14,6 +14,7 @@ from node.signing import sign
 from node.wellknown import TLP_MARKINGS
 from conftest import run_qalqan, set_feed
 
+TAXII = "application/taxii+json;version=2.1"
 DEEP = '{"objects":[{"type":"note","x":' + "[" * 5000 + "]" * 5000 + "}]}"
 
 
@@ -74,3 +75,26 @@ def test_a_post_with_hostile_parts_answers_for_each_and_keeps_the_good_ones(kz, 
     deep = client.post(f"/taxii2/api/collections/{feed}/objects/", data=DEEP, headers=headers)
     assert deep.status_code == 400 and "nested deeper" in deep.get_json()["title"] + deep.get_json().get(
         "description", "")
+
+
+@pytest.mark.parametrize("refs", [None, 5, "incident--x", {"a": 1}, [5, None, {"a": 1}]])
+def test_a_signed_report_whose_object_refs_is_not_a_list_of_ids_never_loses_the_post(kz, uz, refs):
+    """Found by tests/test_fuzz_web.py: a partner's signed report with `object_refs: null`
+    (or a number) raised TypeError inside the ingest transaction: a 500, and the whole
+    POST was lost. Its references are the strings of a list, or none."""
+    kz.trust_card(uz.card())
+    set_feed(kz.home, "regional", writers=["uz"], readers=["uz"])
+    token = kz.create_token("uz")
+    client = create_app(kz.home).test_client()
+    report = sign({"type": "report", "spec_version": "2.1", "id": f"report--{uuid.uuid4()}",
+                   "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z",
+                   "published": "2026-11-01T00:00:00.000Z", "name": "odd refs", "created_by_ref": uz.config.identity,
+                   "object_refs": refs, "object_marking_refs": [TLP_MARKINGS["green"]]}, uz.signing_key)
+    good = _note(uz, [TLP_MARKINGS["green"]])
+    response = client.post(f"/taxii2/api/collections/{kz.config.feeds['regional'].id}/objects/",
+                           data=json.dumps({"objects": [report, good]}),
+                           headers={"Authorization": f"Token {token}", "Content-Type": TAXII, "Accept": TAXII})
+    assert response.status_code == 202, response.text
+    assert kz.store.object_json(good["id"]) is not None
+    assert not kz.store.query("SELECT ref FROM report_refs WHERE report = ?", [report["id"]])
+    assert client.get("/incidents").status_code in (200, 302)

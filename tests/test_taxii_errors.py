@@ -165,6 +165,13 @@ def test_an_unknown_path_under_taxii2_is_a_taxii_404(world):
     assert_taxii_error(requests.get(world.base + "/taxii2/nothing/here/", headers=world.headers(), timeout=30), 404)
 
 
+def test_an_unknown_path_with_a_line_break_is_a_taxii_404_too(world):
+    """Found by tests/test_fuzz_taxii.py: Werkzeug's `path` converter stops at a line
+    break, so /taxii2/0%0A got Flask's HTML 404 instead of a TAXII error."""
+    for path in ("0%0A", "a%0Ab/", "api/x%0D%0Ay", "api/collections/x/objects/y/versions/z%0A"):
+        assert_taxii_error(requests.get(world.base + "/taxii2/" + path, headers=world.headers(), timeout=30), 404)
+
+
 def test_a_wrong_method_is_a_taxii_405(world):
     resp = requests.put(world.api, headers=world.headers("uz"), timeout=30)
     assert_taxii_error(resp, 405)

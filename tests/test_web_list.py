@@ -88,6 +88,15 @@ def test_search_text_with_fts_syntax_is_taken_as_plain_words(analyst, node, thre
     assert response.status_code == 200 and titles(response.text) == expected
 
 
+def test_a_nul_in_the_search_text_separates_words_instead_of_failing(analyst, three):
+    """Found by tests/test_fuzz_web.py: FTS5 ends a quoted string at NUL, so `q=0\x00`
+    answered 500 ("unterminated string")."""
+    for text in ("0\x00", "\x00", "horses\x00", "hor\x00ses", "\x00horses"):
+        response = analyst.get("/incidents", query_string={"q": text})
+        assert response.status_code == 200, repr(text)
+    assert titles(analyst.get("/incidents", query_string={"q": "horses\x00"}).text) == ["Gamma: satire taken as news"]
+
+
 def test_fts_query_quotes_every_word():
     assert fts_query('border "closes') == '"border"* AND """closes"*'
     assert fts_query("  -- ") is None

@@ -9,6 +9,7 @@ from functools import wraps
 
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from ..appctx import current_node
 from ..config import Feed
@@ -82,7 +83,17 @@ def _taxii_headers(response):
     return response
 
 
-@blueprint.route("/taxii2/<path:rest>", methods=_EVERY_METHOD, provide_automatic_options=False)
+class _AnyPath(PathConverter):
+    """Any rest of a path. Werkzeug's `path` stops at a line break (its `.` is not DOTALL),
+    so /taxii2/x%0A would escape this blueprint and get Flask's HTML 404."""
+
+    regex = "(?s:[^/].*?)"
+
+
+blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("any_path", _AnyPath))
+
+
+@blueprint.route("/taxii2/<any_path:rest>", methods=_EVERY_METHOD, provide_automatic_options=False)
 def unknown_path(rest: str = ""):
     raise not_found()
 

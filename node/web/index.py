@@ -30,8 +30,9 @@ class Filters:
 
 
 def fts_query(text: str) -> str | None:
-    """User words → an FTS5 query: every word must occur (as a prefix); no FTS syntax passes."""
-    words = [w for w in text.split() if any(c.isalnum() for c in w)]
+    """User words → an FTS5 query: every word must occur (as a prefix); no FTS syntax passes.
+    NUL separates words too: FTS5 ends a quoted string at it ("unterminated string")."""
+    words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
     if not words:
         return None
     return " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)

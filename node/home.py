@@ -172,17 +172,18 @@ class Node:
             raise ConfigError("this node's card is missing from its database")
         return card
 
-    def trust_card(self, card: dict) -> tuple[str, Summary]:
-        """Pin a card handed over out of band, then re-verify the quarantine."""
+    def trust_card(self, card: dict, by: str = "cli") -> tuple[str, Summary]:
+        """Pin a card handed over out of band (audited), then re-verify the quarantine."""
         result = self.trust.pin(card)
+        self._audit("trust-added", by, f"card of {card.get('name')} ({card.get('id')}): {result}")
         self.ingest.run([card], Door(IMPORT))
         return result, self.ingest.release_quarantine()
 
     def add_peer(self, name: str, card: dict, url: str, token: str | None = None, token_env: str | None = None,
                  pull: list[str] = (), push: list[str] = (), signed: bool = True,
-                 tls: dict[str, str] | None = None) -> tuple[str, Summary]:
+                 tls: dict[str, str] | None = None, by: str = "cli") -> tuple[str, Summary]:
         """`tls`: the peer's `ca`, `client_cert`, `client_key` (paths relative to the home)."""
-        result, released = self.trust_card(card) if signed else ("unsigned source", Summary())
+        result, released = self.trust_card(card, by) if signed else ("unsigned source", Summary())
 
         def change(data: dict) -> None:
             peers = data.get("peers") or {}
@@ -202,7 +203,14 @@ class Node:
             data["peers"] = peers
         config_mod.update_config(self.home, change)
         self.config = config_mod.load(self.home)
+        self._audit("peer-added", by, f"peer {name} at {url}: pulls {', '.join(pull) or '-'}, "
+                                      f"pushes {', '.join(push) or '-'}" + ("" if signed else "; unsigned"))
         return result, released
+
+    def _audit(self, event: str, by: str, what: str) -> None:
+        """An access change, with who made it ("cli" or "admin NAME")."""
+        with self.store.transaction():
+            self.store.audit(event, None, None, by, what)
 
     # -- incidents -------------------------------------------------------------
 
@@ -284,7 +292,7 @@ class Node:
         chosen = self.config.feed(feed) if feed is not None else None
         return export_mod.write_bundle(self.store, out, chosen, everything)
 
-    def rotate_key(self, revoke_old: bool = False) -> str:
+    def rotate_key(self, revoke_old: bool = False, by: str = "cli") -> str:
         """Make a new signing key and publish a new card version listing it, signed by
         the current key so partners accept it (signing.md: rotation). Returns the new key id."""
         def publish(card: dict) -> None:
@@ -293,27 +301,29 @@ class Node:
                 raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
         key_id = keys_mod.rotate(self.home / "keys", self.card(), self.signing_key, publish, revoke_old)
         self._finish_rotation()
+        self._audit("key-rotated", by, f"signing key {key_id}" + ("; the old key revoked" if revoke_old else ""))
         return key_id
 
-    def reset_key(self, revoked_at: str | None = None) -> dict:
+    def reset_key(self, revoked_at: str | None = None, by: str = "cli") -> dict:
         """After the key is lost or compromised: a new key under the same identity and a
         card version signed by it alone, revoking every earlier key at `revoked_at`
         (default now). Partners take it only with `trust replace`. Returns the card."""
         def publish(card: dict) -> None:
-            self.trust.replace(card, None)
+            self.trust.replace(card, None, by)
             summary = self.ingest.run([card], Door(OWN))
             if summary.failures:
                 raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
         card = keys_mod.reset(self.home / "keys", self.card(), publish, revoked_at)
         self._finish_rotation()
+        self._audit("key-reset", by, f"new card version {card['modified']}; earlier keys revoked")
         return card
 
-    def replace_trust(self, card: dict, fingerprint: str) -> tuple[str, Summary]:
+    def replace_trust(self, card: dict, fingerprint: str, by: str = "cli") -> tuple[str, Summary]:
         """Take by hand the card a partner made with `key reset` (see TrustStore.replace),
         then re-verify the quarantine, where its objects signed by the new key wait."""
         if card.get("id") == self.config.identity:
             raise InputError("--card: this is this node's own card")
-        result = self.trust.replace(card, fingerprint)
+        result = self.trust.replace(card, fingerprint, by)
         self.ingest.run([card], Door(IMPORT))
         return result, self.ingest.release_quarantine()
 

@@ -253,7 +253,8 @@ def accept(node: Node, invitation: Invitation, by: str = "cli") -> list[str]:
     pull = [f["alias"] for f in data["feeds"] if f["read"]]
     push = [f["alias"] for f in data["feeds"] if f["write"]]
     try:
-        result, _ = node.add_peer(name, data["card"], data["discovery"], data["token"], None, pull, push, tls=tls)
+        result, _ = node.add_peer(name, data["card"], data["discovery"], data["token"], None, pull, push, tls=tls,
+                                  by=by)
     except Exception:
         if data["ca"] and not (existing and existing.ca == ca_rel):
             (node.home / ca_rel).unlink(missing_ok=True)
@@ -261,7 +262,7 @@ def accept(node: Node, invitation: Invitation, by: str = "cli") -> list[str]:
     done.append(f"card {result}; peer {name} at {data['discovery']} pulls {', '.join(pull) or '-'}, "
                 f"pushes {', '.join(push) or '-'}")
     if data["ca"] and node.config["server.tls_client_ca"]:
-        added = tls_mod.trust_client(node.home, node.home / ca_rel)
+        added = tls_mod.trust_client(node.home, node.home / ca_rel, by)
         if added:
             done.append(f"{name}'s CA trusted for client certificates (restart a running `qalqan serve`)")
     _mark_used(node, data["id"])

@@ -124,9 +124,9 @@ def _load_ca(home: Path):
     return key, cert
 
 
-def init(home: Path, names: list[str], mutual: bool) -> dict[str, str]:
+def init(home: Path, names: list[str], mutual: bool, by: str = "cli") -> dict[str, str]:
     """Make the CA and server certificate (and, with `mutual`, the client-CA bundle
-    and a client certificate) and point config.yaml at them. Returns what was written."""
+    and a client certificate) and point config.yaml at them (audited). Returns what was written."""
     config = config_mod.load(home)
     planned = [CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY] + ([CLIENT_CAS, CLIENT_CERT, CLIENT_KEY] if mutual else [])
     _refuse_existing(home, planned)
@@ -155,6 +155,8 @@ def init(home: Path, names: list[str], mutual: bool) -> dict[str, str]:
         if mutual:
             server["tls_client_ca"] = CLIENT_CAS
     config_mod.update_config(home, change)
+    _audit(home, "tls-init", by, f"CA and server certificate for {written['names']}"
+                                 + ("; client certificates asked for" if mutual else ""))
     return written
 
 
@@ -168,9 +170,9 @@ def client_cert(home: Path) -> dict[str, str]:
     return {"client_cert": CLIENT_CERT, "client_key": CLIENT_KEY}
 
 
-def trust_client(home: Path, ca_file: Path) -> int:
-    """Add a partner's CA to the client-CA bundle (server.tls_client_ca); returns how
-    many certificates were new."""
+def trust_client(home: Path, ca_file: Path, by: str = "cli") -> int:
+    """Add a partner's CA to the client-CA bundle (server.tls_client_ca; audited); returns
+    how many certificates were new."""
     config = config_mod.load(home)
     bundle_rel = config["server.tls_client_ca"]
     if not bundle_rel:
@@ -187,7 +189,16 @@ def trust_client(home: Path, ca_file: Path) -> int:
     if added:
         with bundle.open("ab") as out:
             out.write(b"".join(_cert_pem(c) for c in added))
+        subjects = ", ".join(c.subject.rfc4514_string() for c in added)
+        _audit(home, "tls-client-ca-trusted", by, f"client certificates signed by {subjects} accepted")
     return len(added)
+
+
+def _audit(home: Path, event: str, by: str, what: str) -> None:
+    from .store import Store
+    store = Store(config_mod.load(home).database_path)
+    with store.transaction():
+        store.audit(event, None, None, by, what)
 
 
 def place_peer_file(home: Path, file: str, peer: str, role: str) -> str:

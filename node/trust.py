@@ -173,7 +173,7 @@ class TrustStore:
         self._write_card(card)
         return "rotated"
 
-    def replace(self, card: dict, fingerprint: str | None) -> str:
+    def replace(self, card: dict, fingerprint: str | None, by: str = "cli") -> str:
         """Take a card version of a pinned node that its pinned keys did not sign (the
         node lost its key and reset it), when `fingerprint` is the card's (None only for
         this node's own card). Keys the pinned version listed and the new one revokes
@@ -190,7 +190,7 @@ class TrustStore:
                              "check the card with its owner")
         self._write_card(card)
         with self.store.transaction():
-            self.store.audit("trust-replaced", card["id"], card["modified"], None,
+            self.store.audit("trust-replaced", card["id"], card["modified"], by,
                              f"card of {card.get('name')} replaced by hand; now signed by {actual}")
         return "replaced"
 

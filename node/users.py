@@ -18,7 +18,7 @@ ROLES = ("analyst", "admin")
 MIN_PASSWORD = 10
 
 
-def add_user(store: Store, name: str, role: str, password: str) -> None:
+def add_user(store: Store, name: str, role: str, password: str, by: str = "cli") -> None:
     if not NAME_RE.match(name):
         raise InputError(f"NAME: {name!r} is not a user name (a-z, 0-9, _ or -)")
     if role not in ROLES:
@@ -30,7 +30,7 @@ def add_user(store: Store, name: str, role: str, password: str) -> None:
             raise InputError(f"NAME: a user named {name!r} exists")
         db["users"].insert({"name": name, "role": role, "password_hash": generate_password_hash(password),
                             "created": now_us()})
-        store.audit("user-added", None, None, "cli", f"user {name} ({role}) added")
+        store.audit("user-added", None, None, by, f"user {name} ({role}) added")
 
 
 def list_users(store: Store) -> list[dict]:

@@ -282,3 +282,65 @@ def test_a_revoked_token_and_a_removed_peer_are_refused_by_a_running_server(with
         assert _collections(base, tm_secret).status_code == 401
         assert run_qalqan("peer", "remove", "uz", home=with_uz).returncode == 0
         assert _collections(base, uz_secret).status_code == 401
+
+
+# -- every access change is audited with who made it --------------------------------------
+
+def _events(home) -> dict[str, list[dict]]:
+    rows = Node(home).store.query("SELECT event, object_id, source, reason FROM audit ORDER BY seq")
+    events: dict[str, list[dict]] = {}
+    for row in rows:
+        events.setdefault(row["event"], []).append(row)
+    return events
+
+
+def test_peer_add_trust_add_and_key_changes_are_audited_with_who_made_them(kz_home, uz, tmp_path, capsys,
+                                                                          monkeypatch):
+    card = tmp_path / "uz-card.json"
+    card.write_text(json.dumps(uz.card()), "utf-8")
+    assert qalqan(kz_home, "trust", "add", "--card", card, capsys=capsys)[0] == 0
+    assert qalqan(kz_home, "peer", "add", "uz", "--card", card, "--url", "http://127.0.0.1:8002/taxii2/",
+                  capsys=capsys)[0] == 0
+    assert qalqan(kz_home, "key", "rotate", capsys=capsys)[0] == 0
+    assert qalqan(kz_home, "key", "reset", capsys=capsys)[0] == 0
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("a-long-password-1\n"))
+    assert qalqan(kz_home, "user", "add", "ana", "--role", "analyst", "--password-stdin", capsys=capsys)[0] == 0
+
+    reset = uz.reset_key()
+    card.write_text(json.dumps(reset), "utf-8")
+    from node.trust import card_fingerprint
+    assert qalqan(kz_home, "trust", "replace", "uz", "--card", card, "--fingerprint", card_fingerprint(reset),
+                  capsys=capsys)[0] == 0
+
+    events = _events(kz_home)
+    uz_id = uz.config.identity
+    assert [(r["source"], uz_id in r["reason"]) for r in events["trust-added"]] == [("cli", True), ("cli", True)]
+    assert [r["source"] for r in events["peer-added"]] == ["cli"] and "peer uz" in events["peer-added"][0]["reason"]
+    assert [r["source"] for r in events["key-rotated"]] == ["cli"]
+    assert [r["source"] for r in events["key-reset"]] == ["cli"]
+    assert [r["source"] for r in events["user-added"]] == ["cli"] and "user ana" in events["user-added"][0]["reason"]
+    # this node's own reset and the partner's replaced card both name who took them
+    replaced = {r["object_id"]: r["source"] for r in events["trust-replaced"]}
+    assert replaced == {Node(kz_home).config.identity: "cli", uz_id: "cli"}
+
+
+def test_tls_init_and_trust_client_are_audited(kz_home, uz, capsys):
+    assert qalqan(kz_home, "tls", "init", "--mutual", capsys=capsys)[0] == 0
+    assert qalqan(uz.home, "tls", "init", capsys=capsys)[0] == 0
+    assert qalqan(kz_home, "tls", "trust-client", "--ca", uz.home / "keys" / "tls-ca.pem", capsys=capsys)[0] == 0
+    events = _events(kz_home)
+    assert [r["source"] for r in events["tls-init"]] == ["cli"]
+    assert "client certificates asked for" in events["tls-init"][0]["reason"]
+    assert [r["source"] for r in events["tls-client-ca-trusted"]] == ["cli"]
+    assert "Qalqan node uz CA" in events["tls-client-ca-trusted"][0]["reason"]
+
+
+def test_join_audits_the_peer_and_card_it_adds_as_made_by_its_caller(kz_home, uz, tmp_path):
+    from node import pairing
+    invitation = pairing.invite(Node(kz_home), "uz", read=["bilateral"])
+    pairing.accept(uz, invitation, by="admin root")
+    events = _events(uz.home)
+    assert [r["source"] for r in events["peer-added"]] == ["admin root"]
+    assert [r["source"] for r in events["trust-added"]] == ["admin root"]
+    assert [r["source"] for r in events["invitation-accepted"]] == ["admin root"]
+    assert [r["source"] for r in _events(kz_home)["invitation-created"]] == ["cli"]

@@ -179,3 +179,48 @@ def test_a_json_line_carries_the_traceback_of_an_exception():
     entry = json.loads(stream.getvalue())
     assert entry["logger"] == "qalqan.sync.loop" and entry["level"] == "ERROR"
     assert entry["message"] == "pull from uz failed" and "KeyError: 'missing'" in entry["traceback"]
+
+
+# -- TAXII errors ------------------------------------------------------------------------
+
+def _public_objects(home) -> str:
+    return f"/taxii2/api/collections/{Node(home).config.feed('public').id}/objects/"
+
+
+def test_an_unexpected_error_in_a_taxii_route_answers_a_taxii_error_and_logs_a_traceback(tmp_path, caplog,
+                                                                                          monkeypatch):
+    home = make_home(tmp_path, "kz", "KZ")
+    client = create_app(home).test_client()
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk image is malformed")
+    monkeypatch.setattr("node.taxii.queries.read_page", broken)
+    with caplog.at_level(logging.ERROR, logger="qalqan"):
+        answer = client.get(_public_objects(home), headers={"Accept": TAXII})
+    assert answer.status_code == 500 and answer.headers["Content-Type"] == TAXII
+    assert answer.get_json() == {"title": "Internal Server Error", "http_status": "500",
+                                 "description": "the server failed to answer this request"}
+    assert "malformed" not in answer.text
+    [record] = [r for r in caplog.records if r.name == "qalqan.taxii.routes"]
+    assert record.getMessage() == f"TAXII request failed: GET {_public_objects(home)}" and record.exc_info
+    assert "Traceback" in caplog.text and "disk image is malformed" in caplog.text
+
+
+def test_taxii_refusals_are_logged_with_status_and_title_but_not_the_query(tmp_path, caplog, monkeypatch):
+    home = make_home(tmp_path, "kz", "KZ")
+    client = create_app(home).test_client()
+    with caplog.at_level(logging.INFO, logger="qalqan"):
+        assert client.get("/taxii2/api/collections/no-such-feed/?next=page-secret-123",
+                          headers={"Accept": TAXII}).status_code == 401
+        assert client.delete("/taxii2/", headers={"Accept": TAXII}).status_code == 405
+        from werkzeug.exceptions import RequestEntityTooLarge
+        monkeypatch.setattr("node.taxii.queries.read_page",
+                            lambda *a, **k: (_ for _ in ()).throw(RequestEntityTooLarge("too big for us")))
+        assert client.get(_public_objects(home), headers={"Accept": TAXII}).status_code == 413
+    lines = [r.getMessage() for r in caplog.records if r.name == "qalqan.taxii.routes"]
+    assert lines == ["TAXII GET /taxii2/api/collections/no-such-feed/ refused 401 Unauthorized: "
+                     "credentials are missing or not valid",
+                     "TAXII DELETE /taxii2/ refused 405 Method Not Allowed: DELETE is not supported here",
+                     f"TAXII GET {_public_objects(home)} refused 413 Payload Too Large: too big for us"]
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "qalqan.taxii.routes")
+    assert "page-secret-123" not in caplog.text

@@ -19,7 +19,8 @@ from . import filters as filters_mod
 from . import paging, queries, resources, status, writes
 from .access import collection_resource, sees, visible_feed
 from .auth import current_caller
-from .errors import MEDIA_TYPE, TaxiiError, error_response, json_response, not_found, taxii_response, unauthorized
+from .errors import (MEDIA_TYPE, TITLES, TaxiiError, error_response, json_response, not_found, taxii_response,
+                     unauthorized)
 from .media import check_accept
 
 log = get_logger(__name__)
@@ -53,13 +54,22 @@ def endpoint(rule: str, methods: tuple[str, ...] = ("GET",)):
 
 # -- errors and headers --------------------------------------------------------
 
+def _log_refusal(status: int, description: str) -> None:
+    # The path only: a query string may carry a paging token. Descriptions are ours and
+    # name no credential.
+    log.info("TAXII %s %s refused %d %s: %s", request.method, request.path, status,
+             TITLES.get(status, "Error"), description)
+
+
 @blueprint.errorhandler(TaxiiError)
 def _taxii_error(exc: TaxiiError):
+    _log_refusal(exc.status, exc.description)
     return error_response(exc.status, exc.description, exc.headers)
 
 
 @blueprint.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
+    _log_refusal(exc.code or 500, exc.description or exc.name)
     return error_response(exc.code or 500, exc.description or exc.name)
 
 

@@ -1,10 +1,11 @@
-"""Admin access page: feeds with their readers and writers, peer tokens, web accounts
-and pinned cards, with the same changes as `qalqan feed|token|user|trust` — these
-views call node/access.py, tokens.py and users.py, which audit every change (by
-"admin NAME")."""
+"""Admin access page: feeds with their readers and writers, peers, peer tokens, web
+accounts and pinned cards, with the same changes as `qalqan feed|peer|token|user|trust`
+— these views call node/access.py, tokens.py and users.py, which audit every change
+(by "admin NAME"). A new token's secret is shown once, in the answer to the POST that
+made it (never flashed: the flash travels in the session cookie)."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 
 from .. import access, tokens, users
@@ -12,16 +13,23 @@ from ..appctx import current_node
 from ..errors import QalqanError
 from . import blueprint
 from .auth import admin_required
-from .forms import FeedGrantForm, FeedRevokeForm, NamedForm
+from .forms import FeedAddForm, FeedGrantForm, FeedRevokeForm, NamedForm, PasswordSetForm, TokenCreateForm
 
 
 @blueprint.route("/admin/access")
 @admin_required
 def access_page():
+    return _render()
+
+
+def _render(new_token: dict | None = None):
     node = current_node()
     return render_template("admin/access.html", feeds=list(node.config.feeds.values()),
-                           tokens=tokens.list_tokens(node.store), users=users.list_users(node.store),
-                           cards=access.list_trusted(node), grant_form=FeedGrantForm(), post_form=NamedForm())
+                           peers=access.list_peers(node), tokens=tokens.list_tokens(node.store),
+                           users=users.list_users(node.store), cards=access.list_trusted(node),
+                           grant_form=FeedGrantForm(), feed_form=FeedAddForm(formdata=None),
+                           token_form=TokenCreateForm(formdata=None), password_form=PasswordSetForm(formdata=None),
+                           new_token=new_token)
 
 
 def _act(form, change, done: str):
@@ -81,3 +89,47 @@ def trust_remove():
     form = NamedForm()
     return _act(form, lambda node, by: access.remove_trust(node, form.name.data, by=by),
                 f"Unpinned the card of {form.name.data}.")
+
+
+@blueprint.route("/admin/access/feed-add", methods=["POST"])
+@admin_required
+def feed_add():
+    form = FeedAddForm()
+    name = (form.name.data or "").strip()
+    return _act(form, lambda node, by: access.add_feed(node, name, form.max_tlp.data or "",
+                                                       (form.title.data or "").strip() or None, by=by),
+                f"Feed {name} made; nobody may read it yet.")
+
+
+@blueprint.route("/admin/access/token-create", methods=["POST"])
+@admin_required
+def token_create():
+    form = TokenCreateForm()
+    if not form.validate_on_submit():
+        abort(400)
+    peer = (form.name.data or "").strip()
+    try:
+        secret = current_node().create_token(peer, keep_old=form.keep_old.data, by=f"admin {current_user.name}")
+    except QalqanError as exc:
+        flash(f"Not changed: {exc.message}")
+        return redirect(url_for("web.access_page"))
+    response = make_response(_render({"peer": peer, "secret": secret, "kept": form.keep_old.data}))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.route("/admin/access/peer-remove", methods=["POST"])
+@admin_required
+def peer_remove():
+    form = NamedForm()
+    return _act(form, lambda node, by: access.remove_peer(node, form.name.data, by=by),
+                f"Removed peer {form.name.data}: its feed rights, tokens and sync state are gone.")
+
+
+@blueprint.route("/admin/access/user-passwd", methods=["POST"])
+@admin_required
+def user_passwd():
+    form = PasswordSetForm()
+    return _act(form, lambda node, by: users.set_password(node.store, form.name.data, form.password.data or "",
+                                                          by=by),
+                f"New password for {form.name.data}; its sessions ended.")

@@ -10,14 +10,15 @@ import re
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (BooleanField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..disarm import Disarm
 from ..errors import InputError
 from ..incident import FIELDS, VERDICTS
-from ..policy import TLP_ORDER
+from ..policy import NEVER_SHARED, TLP_ORDER
 
 # Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
 CODE_FIELDS = ("language", "first_seen", "last_seen", "confidence", "fact_check_url")
@@ -146,8 +147,28 @@ class FeedRevokeForm(FlaskForm):
 
 
 class NamedForm(FlaskForm):
-    """A button that acts on one named thing (a peer's tokens, an account, a card)."""
+    """A button that acts on one named thing (a peer's tokens, an account, a card, a peer)."""
     name = HiddenField()
+
+
+class FeedAddForm(FlaskForm):
+    """Admin access page: a new feed nobody may read yet (`qalqan feed add`)."""
+    name = StringField("Name", render_kw={"placeholder": "e.g. ots", "size": 12, "autocomplete": "off"})
+    max_tlp = SelectField("Up to", default="green", validate_choice=False,  # access.add_feed explains a refusal
+                          choices=[SelectChoice(t, f"TLP:{t.upper()}") for t in TLP_ORDER if t not in NEVER_SHARED])
+    title = StringField("Title", render_kw={"placeholder": "default: the name", "size": 20})
+
+
+class TokenCreateForm(FlaskForm):
+    """Admin access page: a token for a peer (`qalqan token create`)."""
+    name = StringField("Peer", render_kw={"placeholder": "peer name", "size": 12, "autocomplete": "off"})
+    keep_old = BooleanField("Keep its older tokens working")
+
+
+class PasswordSetForm(FlaskForm):
+    """Admin access page: a new password for an account (`qalqan user passwd`)."""
+    name = HiddenField()
+    password = PasswordField("New password", render_kw={"autocomplete": "new-password", "size": 14})
 
 
 def _checkboxes(label: str) -> SelectMultipleField:

@@ -282,3 +282,13 @@ def test_a_revoked_token_and_a_removed_peer_are_refused_by_a_running_server(with
         assert _collections(base, tm_secret).status_code == 401
         assert run_qalqan("peer", "remove", "uz", home=with_uz).returncode == 0
         assert _collections(base, uz_secret).status_code == 401
+
+
+def test_trust_list_shows_a_card_name_with_control_characters_escaped(kz_home, capsys):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from node.keys import make_card
+    card = make_card(f"identity--{uuid.uuid4()}", "evil\x1b[1A\x1b[2Kkz  KZ", "UZ", Ed25519PrivateKey.generate())
+    Node(kz_home).trust_card(card)
+    code, out, _ = qalqan(kz_home, "trust", "list", capsys=capsys)
+    assert code == 0 and "\x1b" not in out
+    assert f"evil\\x1b[1A\\x1b[2Kkz  KZ  UZ  {card['id']}" in out

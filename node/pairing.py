@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 
-from . import access, tokens
+from . import access, tokens, wire
 from . import tls as tls_mod
 from .config import COUNTRY_RE, NAME_RE, URL_RE
 from .errors import ConfigError, InputError
@@ -161,9 +161,9 @@ def read_invitation(node: Node, raw: bytes, where: str = "invitation", now: int 
     """Parse and check an invitation: its form, that it is for this node, its signature
     by the card inside, its expiry, that it was not accepted before. Changes nothing."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{where}: not an invitation (not JSON)") from None
+        data = wire.loads(raw)
+    except InputError as exc:
+        raise InputError(f"{where}: not an invitation ({exc.message})") from None
     if not isinstance(data, dict) or data.get("type") != TYPE:
         raise InputError(f"{where}: not a Qalqan invitation (type is not {TYPE!r})")
     missing = [k for k in _FIELDS if k not in data]

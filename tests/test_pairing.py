@@ -211,3 +211,15 @@ def test_join_shows_no_control_character_an_invitation_carries(kz, tmp_path, cap
     lines = pairing.describe(pairing.Invitation(data, pairing.fingerprint(data)))
     assert all(line.isprintable() for line in lines)
     assert "(\\x1b[1A\\x1b[2K)" in lines[0]
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[" * 100_000 + b"]" * 100_000, "not an invitation (JSON nested deeper than"),
+    (b'{"type": "qalqan-invitation", "type": "x"}', "not an invitation (duplicate key 'type'"),
+])
+def test_a_hostile_invitation_file_is_one_sentence(uz, tmp_path, capsys, raw, message):
+    path = tmp_path / "hostile.invitation"
+    path.write_bytes(raw)
+    code, stdout, err = qalqan(uz, "join", path, "--yes", capsys=capsys)
+    assert code == 2 and stdout == ""
+    assert err.startswith(f"qalqan: {path}: {message}") and err.count("\n") == 1

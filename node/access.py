@@ -20,6 +20,7 @@ from . import config as config_mod
 from . import tokens
 from .config import NAME_RE, Feed
 from .errors import InputError
+from .logs import printable
 from .policy import NEVER_SHARED, TLP_ORDER
 
 if TYPE_CHECKING:
@@ -342,7 +343,7 @@ def cmd_user_passwd(args) -> int:
 def cmd_trust_list(args) -> int:
     for c in list_trusted(_node(args)):
         note = " (this node)" if c["own"] else (f" (peer {', '.join(c['peers'])})" if c["peers"] else "")
-        print(f"{c['name']}  {c['country']}  {c['identity']}  card {c['version']}{note}")
+        print(printable(f"{c['name']}  {c['country']}  {c['identity']}  card {c['version']}{note}"))
     return 0
 
 

@@ -32,6 +32,7 @@ from typing import IO
 
 from . import __version__
 from . import config as config_mod
+from . import wire
 from .errors import ConfigError, InputError
 from .sealed import CHUNK, MAGIC, OpeningReader, SealingWriter, is_sealed
 
@@ -194,9 +195,9 @@ def _unpack_verified(stream: IO[bytes], staging: Path, archive: Path) -> dict:
 
 def _read_manifest(data: IO[bytes], archive: Path) -> dict:
     try:
-        manifest = json.loads(data.read())
-    except ValueError:
-        raise InputError(f"{archive}: its {MANIFEST} is not JSON") from None
+        manifest = wire.loads(data.read())
+    except InputError as exc:
+        raise InputError(f"{archive}: its {MANIFEST} is not JSON ({exc.message})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{archive}: not a Qalqan backup ({MANIFEST} has no format {FORMAT!r})")
     if manifest.get("format_version") != FORMAT_VERSION:

@@ -23,6 +23,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 IDENTITY_RE = re.compile(r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+MAX_YAML_BYTES = 256 * 1024  # config.yaml and each feeds/*.yaml; hundreds of peers fit
 
 
 def _check(pred: Callable[[Any], bool], what: str):
@@ -179,10 +180,17 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def read_yaml(path: Path) -> Any:
+    """config.yaml or a feed file, strictly (no aliases, no key twice) and bounded in size:
+    parsing YAML costs seconds per MiB, and no real setting needs that much."""
     try:
-        text = path.read_text("utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)  # bounded: a huge or endless file is never read whole
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (is this a Qalqan home? run `qalqan init`)") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES // 1024} KiB, too large for a settings file")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8") from None
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from . import wire
 from .errors import ConfigError, InputError
 
 TECHNIQUE_RE = re.compile(r"^T\d{4}(\.\d{3})?$")
@@ -111,9 +112,9 @@ class Disarm:
 def parse_bundle(raw: bytes) -> list[dict]:
     """The objects of a DISARM STIX bundle, or NotADisarmBundle saying what is wrong."""
     try:
-        bundle = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise NotADisarmBundle("is not JSON") from None
+        bundle = wire.loads(raw)
+    except InputError as exc:
+        raise NotADisarmBundle(f"is not JSON ({exc.message})") from None
     objects = bundle.get("objects") if isinstance(bundle, dict) else None
     if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
         raise NotADisarmBundle("is not a STIX bundle (no 'objects' list)")

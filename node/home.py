@@ -24,7 +24,7 @@ from .errors import ConfigError, InputError, QalqanError
 from .incident_index import index_stored_batch
 from .ingest import IMPORT, OWN, Door, Ingest, Summary
 from .keys import make_card
-from .object_ids import ScopedIds
+from .object_ids import ScopedIds, create_secret
 from .policy import is_node_card
 from .sco import SCO_TYPES
 from .signing import SigningKey, key_id_of, sign, signature_of
@@ -58,6 +58,7 @@ def init_home(home: Path, name: str, country: str, url: str | None = None) -> tu
     (home / "feeds").mkdir(exist_ok=True)
     (home / "data").mkdir(mode=0o700, exist_ok=True)
     key = keys_mod.write_new_key(home / "keys")
+    create_secret(home)
     url = (url or "http://127.0.0.1:8001").rstrip("/")
     parts = urlsplit(url)
     config = {

@@ -11,24 +11,53 @@ The result is shaped as a UUIDv4, as STIX recommends for SDOs.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 import uuid
 from pathlib import Path
 
+from .errors import ConfigError
+
 SECRET_FILE = "object-ids.secret"
+SECRET_BYTES = 32
+
+
+def secret_path(home: Path) -> Path:
+    return Path(home) / "keys" / SECRET_FILE
+
+
+def create_secret(home: Path) -> None:
+    """Make keys/object-ids.secret unless it exists. It is written whole to a temporary
+    file and then linked into place, so no process ever reads it half-written, and
+    linking never replaces a secret another process made first."""
+    path = secret_path(home)
+    if path.exists():
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_FILE}.")  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(SECRET_BYTES))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+    finally:
+        os.unlink(tmp)
 
 
 def _secret(home: Path) -> bytes:
-    path = Path(home) / "keys" / SECRET_FILE
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    create_secret(home)  # a home made before `init` made it
+    path = secret_path(home)
+    key = path.read_bytes()
+    if len(key) < SECRET_BYTES:
+        raise ConfigError(f"{path}: the object-id secret is {len(key)} bytes, fewer than {SECRET_BYTES}; "
+                          "restore it from a backup (a new one changes the ids of new shared objects)")
+    return key
 
 
 class ScopedIds:

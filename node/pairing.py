@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 
-from . import access, tokens
+from . import access, tokens, wire
 from . import tls as tls_mod
-from .config import NAME_RE
+from .config import COUNTRY_RE, NAME_RE, URL_RE
 from .errors import ConfigError, InputError
+from .logs import printable
 from .signing import b64u_decode, b64u_encode, canonical
 from .timefmt import now_us, taxii_to_us, us_to_taxii
 from .trust import keys_of_card
@@ -160,9 +161,9 @@ def read_invitation(node: Node, raw: bytes, where: str = "invitation", now: int 
     """Parse and check an invitation: its form, that it is for this node, its signature
     by the card inside, its expiry, that it was not accepted before. Changes nothing."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{where}: not an invitation (not JSON)") from None
+        data = wire.loads(raw)
+    except InputError as exc:
+        raise InputError(f"{where}: not an invitation ({exc.message})") from None
     if not isinstance(data, dict) or data.get("type") != TYPE:
         raise InputError(f"{where}: not a Qalqan invitation (type is not {TYPE!r})")
     missing = [k for k in _FIELDS if k not in data]
@@ -172,6 +173,7 @@ def read_invitation(node: Node, raw: bytes, where: str = "invitation", now: int 
     inviter = data["from"].get("name") if isinstance(data["from"], dict) else None
     if not isinstance(inviter, str) or not NAME_RE.match(inviter):
         raise InputError(f"{where}: the inviting node's name {inviter!r} is not a node name")
+    _check_sender(data, where)
     if data["from"].get("identity") != data["card"].get("id"):
         raise InputError(f"{where}: the invitation's sender is not the node of the card it carries")
     if data["card"]["id"] == node.config.identity:
@@ -211,6 +213,19 @@ def _check_signature(data: dict, where: str) -> None:
         raise InputError(f"{where}: the signature does not verify: the file was changed after it was signed") from None
 
 
+def _check_sender(data: dict, where: str) -> None:
+    """The country and addresses `join` shows and uses: a country code and http(s) URLs
+    with a host, nothing a terminal would act on (an escape could redraw the fingerprint)."""
+    country = data["from"].get("country")
+    if not isinstance(country, str) or not COUNTRY_RE.match(country):
+        raise InputError(f"{where}: the inviting node's country {printable(repr(country))[:40]} is not an "
+                         "ISO 3166-1 alpha-2 code")
+    for field in ("url", "discovery", "api_root"):
+        value = data[field]
+        if not (isinstance(value, str) and value.isprintable() and URL_RE.match(value)):
+            raise InputError(f"{where}: '{field}' {printable(repr(value))[:80]} is not an http(s) URL with a host")
+
+
 def _check_feeds(feeds, where: str) -> None:
     if not isinstance(feeds, list) or not feeds:
         raise InputError(f"{where}: the invitation names no feeds")
@@ -223,9 +238,13 @@ def _check_feeds(feeds, where: str) -> None:
 def describe(invitation: Invitation) -> list[str]:
     """What `join` shows before asking: who invites, the fingerprint, the feeds."""
     data = invitation.data
+    return [printable(line) for line in _description(data, invitation.fingerprint)]
+
+
+def _description(data: dict, fingerprint: str) -> list[str]:
     return [f"invitation from {data['from']['name']} ({data['from'].get('country')}) at {data['url']}",
             f"  identity {data['card']['id']}",
-            f"  fingerprint {invitation.fingerprint} (compare it with {data['from']['name']} by phone)",
+            f"  fingerprint {fingerprint} (compare it with {data['from']['name']} by phone)",
             f"  feeds: {_feeds_phrase(data['feeds'])}",
             f"  TLS: {'trust the CA it carries' if data['ca'] else 'the system CAs'}; expires {data['expires']}"]
 

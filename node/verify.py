@@ -24,6 +24,7 @@ from .trust import verify_signature
 from .wellknown import EXTENSION_SCHEMAS, schema, well_known_canonical
 
 ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]{1,248})--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+OBJECT_REFS_REQUIRED = frozenset({"report", "note", "opinion", "grouping"})
 ACCEPTED, DUPLICATE, QUARANTINED, REJECTED = "accepted", "duplicate", "quarantined", "rejected"
 # The door that decides the one origin-dependent rule below (step 3c).
 EXTERNAL = "external"  # an unsigned third-party source: stored, never relayed
@@ -94,6 +95,12 @@ def _check_refs(obj: dict, oid: str) -> None:
         raise InputError(f"{oid}: 'object_marking_refs' must be a list of marking-definition ids")
     if "created_by_ref" in obj and not _is_id_of(obj["created_by_ref"], "identity"):
         raise InputError(f"{oid}: 'created_by_ref' must be an identity id")
+    # STIX 2.1 requires object_refs on these; a list in STIX is never empty. Indexes and
+    # pages read them, so they are checked here (a regex per ref: ingest stays cheap).
+    if "object_refs" in obj or obj["type"] in OBJECT_REFS_REQUIRED:
+        refs = obj.get("object_refs")
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and ID_RE.match(r) for r in refs):
+            raise InputError(f"{oid}: 'object_refs' must be a non-empty list of STIX ids")
 
 
 def _check_extensions(obj: dict, oid: str) -> None:

@@ -344,3 +344,13 @@ def test_join_audits_the_peer_and_card_it_adds_as_made_by_its_caller(kz_home, uz
     assert [r["source"] for r in events["trust-added"]] == ["admin root"]
     assert [r["source"] for r in events["invitation-accepted"]] == ["admin root"]
     assert [r["source"] for r in _events(kz_home)["invitation-created"]] == ["cli"]
+
+
+def test_trust_list_shows_a_card_name_with_control_characters_escaped(kz_home, capsys):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from node.keys import make_card
+    card = make_card(f"identity--{uuid.uuid4()}", "evil\x1b[1A\x1b[2Kkz  KZ", "UZ", Ed25519PrivateKey.generate())
+    Node(kz_home).trust_card(card)
+    code, out, _ = qalqan(kz_home, "trust", "list", capsys=capsys)
+    assert code == 0 and "\x1b" not in out
+    assert f"evil\\x1b[1A\\x1b[2Kkz  KZ  UZ  {card['id']}" in out

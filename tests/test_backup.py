@@ -219,3 +219,17 @@ def test_a_sealed_stream_cut_at_a_chunk_boundary_or_altered_is_refused():
     header_altered[len(MAGIC) + 6] ^= 1  # a salt byte: the key changes
     with pytest.raises(InputError, match="wrong passphrase"):
         _open(bytes(header_altered))
+
+
+@pytest.mark.parametrize("manifest, fragment", [
+    (b"[" * 100_000 + b"]" * 100_000, "JSON nested deeper than"),
+    (b'{"format": "qalqan-backup", "format": "other"}', "duplicate key 'format'"),
+])
+def test_a_hostile_manifest_is_one_sentence_and_nothing_is_written(tmp_path, manifest, fragment):
+    archive = tmp_path / "hostile.backup"
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    refused(qalqan("restore", archive, "--home", tmp_path / "restored"), f"its {MANIFEST} is not JSON ({fragment}")
+    assert not (tmp_path / "restored").exists()

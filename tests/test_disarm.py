@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.disarm import Disarm, compact_reference, parse_bundle
+from node.disarm import Disarm, NotADisarmBundle, compact_reference, parse_bundle
 from node.errors import ConfigError, InputError
 from node.home import Node
 
@@ -238,3 +238,12 @@ def test_compact_reference_keeps_countermeasures_by_id_and_name():
     ref = compact_reference(objects)
     assert ref["countermeasures"] == [{"id": "C00009", "name": "Prebunk", "stix_id": "course-of-action--1"}]
     assert "long text" not in json.dumps(ref)
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),
+    (b'{"type": "bundle", "objects": [], "objects": []}', "duplicate key 'objects'"),
+])
+def test_a_hostile_bundle_is_refused_in_one_sentence(raw, reason):
+    with pytest.raises(NotADisarmBundle, match=f"is not JSON \\(.*{reason}"):
+        parse_bundle(raw)

@@ -1,10 +1,15 @@
 """Objects an incident shares with the node's other incidents (locations, threat actors):
 they go only where the incident goes, and no one else can plant one under their id."""
 import json
+import stat
+import subprocess
+import sys
 import uuid
 
 import pytest
 
+from node import object_ids
+from node.errors import ConfigError
 from node.ingest import PEER, Door
 from node.signing import sign
 from node.wellknown import TLP_MARKINGS
@@ -84,3 +89,32 @@ def test_an_object_another_node_planted_under_the_nodes_id_is_never_used_as_its_
     [location] = refs_of_type(kz, result.report_id, "location")
     assert location["id"] != planted_id
     assert location["created_by_ref"] == kz.config.identity and location["country"] == "UZ"
+
+
+def test_init_makes_the_object_id_secret_private_and_full_length(make_home):
+    home = make_home("kz", "KZ")
+    secret = home / "keys" / object_ids.SECRET_FILE
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_bytes()) == 32
+    assert [p.name for p in (home / "keys").iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+@pytest.mark.parametrize("size", [0, 31])
+def test_a_short_object_id_secret_is_refused_naming_the_file_and_nothing_is_stored(kz, size):
+    # An empty file is what a reader saw while another process was still writing it.
+    secret = kz.home / "keys" / object_ids.SECRET_FILE
+    secret.write_bytes(b"\x01" * size)
+    before = kz.store.one("SELECT COUNT(*) AS n FROM objects")["n"]
+    with pytest.raises(ConfigError, match=f"{secret}: the object-id secret is {size} bytes, fewer than 32"):
+        kz.add_incident(incident_record(tlp="green", target_countries=["KZ"]))
+    assert kz.store.one("SELECT COUNT(*) AS n FROM objects")["n"] == before
+
+
+def test_processes_that_make_the_secret_at_once_all_use_one_full_secret(kz, tmp_path):
+    secret = kz.home / "keys" / object_ids.SECRET_FILE
+    secret.unlink()  # a home made before init made the secret
+    script = ("import sys; from node.object_ids import _secret; "
+              "sys.stdout.write(_secret(sys.argv[1]).hex())")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(kz.home)], stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    seen = {p.communicate(timeout=60)[0] for p in procs}
+    assert seen == {secret.read_bytes().hex()} and len(secret.read_bytes()) == 32

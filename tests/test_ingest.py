@@ -280,3 +280,29 @@ def test_verify_file_and_import_agree_on_an_identity_whose_extensions_are_not_an
     assert summary.counts["rejected"] == 1
     assert failures == [(identity["id"], summary.failures[0].reason)]
     assert "not signed" in failures[0][1]
+
+
+def report(node, **extra) -> dict:
+    obj = {"type": "report", "spec_version": "2.1", "id": "report--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0002",
+           "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+           "published": "2026-01-01T00:00:00.000Z", "name": "refs", "created_by_ref": node.config.identity,
+           "object_marking_refs": [TLP_MARKINGS["green"]], **extra}
+    return sign(obj, node.signing_key)
+
+
+@pytest.mark.parametrize("refs", [None, 5, "note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0001", {"a": 1}, [], [5],
+                                  ["note--0f7e5a39-0d4c-4f6a-9a8e-2f9f4f0e0001", "not-an-id"], "absent"])
+def test_a_report_whose_object_refs_is_not_a_non_empty_list_of_ids_is_rejected_by_shape(pinned, refs):
+    kz, uz = pinned
+    bad = report(uz, **({} if refs == "absent" else {"object_refs": refs}))
+    good = note(uz)
+    summary = kz.ingest.run([bad, good], Door(PEER, source="uz"))
+    assert [f.reason for f in summary.failures] == [
+        f"{bad['id']}: 'object_refs' must be a non-empty list of STIX ids"]
+    assert kz.store.object_json(bad["id"]) is None and kz.store.object_json(good["id"]) is not None
+
+
+def test_a_report_whose_object_refs_are_ids_passes_the_shape_check(pinned):
+    kz, uz = pinned
+    summary = kz.ingest.run([report(uz, object_refs=[uz.config.identity])], Door(PEER, source="uz"))
+    assert summary.failures == []

@@ -175,3 +175,51 @@ def test_a_new_invitation_retires_the_token_of_the_older(kz, tmp_path, capsys):
     node = Node(kz)
     assert node.peer_for_token(json.loads(first.read_text())["token"]) is None
     assert node.peer_for_token(json.loads(second.read_text())["token"]) == "uz"
+
+
+def _resigned_by_kz(change):
+    def spoil(kz, uz, path, capsys):
+        data = json.loads(path.read_text())
+        change(data)
+        _resign(data, Node(kz))
+        path.write_text(json.dumps(data))
+    return spoil
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["from"].update(country="K\x1b[2J"), "the inviting node's country 'K\\x1b[2J' is not an ISO"),
+    (lambda d: d.update(url="http://127.0.0.1:8001\x1b[1A\x1b[2K"), "'url' 'http://127.0.0.1:8001\\x1b[1A"),
+    (lambda d: d.update(discovery="ftp://127.0.0.1:8001/taxii2/"), "'discovery' 'ftp://"),
+    (lambda d: d.update(api_root="http:///taxii2/api/"), "'api_root' 'http:///taxii2/api/' is not an http(s) URL"),
+])
+def test_an_invitation_signed_by_the_inviter_with_a_bad_country_or_url_is_refused(kz, uz, tmp_path, capsys,
+                                                                                   change, message):
+    path, _ = invite_uz(kz, tmp_path, capsys)
+    _resigned_by_kz(change)(kz, uz, path, capsys)
+    before = state(uz)
+    code, stdout, err = qalqan(uz, "join", path, "--yes", capsys=capsys)
+    assert code == 2 and stdout == "" and "\x1b" not in err
+    assert message in err and err.count("\n") == 1
+    assert state(uz) == before
+
+
+def test_join_shows_no_control_character_an_invitation_carries(kz, tmp_path, capsys):
+    path, _ = invite_uz(kz, tmp_path, capsys)
+    data = json.loads(path.read_text())
+    data["from"]["country"] = "\x1b[1A\x1b[2K"
+    data["expires"] = "2030-01-01T00:00:00Z\x1b[1A\u202e"
+    lines = pairing.describe(pairing.Invitation(data, pairing.fingerprint(data)))
+    assert all(line.isprintable() for line in lines)
+    assert "(\\x1b[1A\\x1b[2K)" in lines[0]
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"[" * 100_000 + b"]" * 100_000, "not an invitation (JSON nested deeper than"),
+    (b'{"type": "qalqan-invitation", "type": "x"}', "not an invitation (duplicate key 'type'"),
+])
+def test_a_hostile_invitation_file_is_one_sentence(uz, tmp_path, capsys, raw, message):
+    path = tmp_path / "hostile.invitation"
+    path.write_bytes(raw)
+    code, stdout, err = qalqan(uz, "join", path, "--yes", capsys=capsys)
+    assert code == 2 and stdout == ""
+    assert err.startswith(f"qalqan: {path}: {message}") and err.count("\n") == 1

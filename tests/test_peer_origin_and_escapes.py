@@ -28,7 +28,7 @@ def fake_taxii(answer):
         def do_GET(self):  # http.server's name
             seen.append((self.path, self.headers.get("Authorization")))
             status, body = answer(self)
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", TAXII)
             self.send_header("Content-Length", str(len(data)))
@@ -120,3 +120,14 @@ def test_the_admin_peers_page_shows_a_peers_error_escaped(admin, node, uz):
     html = admin.get("/admin/peers").text
     assert "forged line" in html and "\\x1b[2J" in html
     assert "\x1b" not in html and "\u202e" not in html and "\u009b" not in html
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"title": "a", "title": "b"}'])
+def test_a_peers_hostile_error_body_is_an_http_error_without_its_title(make_home, body):
+    home = make_home("kz", "KZ")
+    with fake_taxii(lambda handler: (403, body)) as (base, _seen):
+        set_config(home, "peers", {"uz": {"url": base + "/taxii2/", "token": "t", "pull": ["regional"]}})
+        result = run_qalqan("sync", "--once", home=home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "HTTP 403 from" in result.stderr and "RecursionError" not in result.stderr
+    assert "taxii2/: b" not in result.stderr  # a title given twice is not shown

@@ -82,8 +82,9 @@ def test_qalqan_run_from_the_repository_root_refuses_the_sample_and_writes_nothi
 
 
 def test_gitignore_keeps_every_kind_of_secret_out_but_not_the_keys_readme():
-    secrets = ["keys/node.key", "keys/node.key.next", "keys/web.secret", "keys/tls.pem", "data/qalqan.db",
-               "data/qalqan.db-wal", "home/keys/node.key", "home/keys/web.secret", "qalqan.db", "backup.qbk"]
+    secrets = ["keys/node.key", "keys/node.key.next", "keys/web.secret", "keys/object-ids.secret", "keys/tls.pem",
+               "data/qalqan.db", "data/qalqan.db-wal", "home/keys/node.key", "home/keys/web.secret",
+               "home/keys/object-ids.secret", "qalqan.db", "backup.qbk"]
     out = subprocess.run(["git", "check-ignore", "--no-index", *secrets], cwd=REPO, capture_output=True, text=True)
     assert sorted(out.stdout.split()) == sorted(secrets)
     kept = subprocess.run(["git", "check-ignore", "--no-index", "keys/README.md", "node/data/disarm-reference.json",

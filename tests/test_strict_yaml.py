@@ -76,3 +76,22 @@ def test_files_the_node_writes_have_no_aliases_even_for_a_repeated_list(tmp_path
     config.write_yaml(path, {**config.default_feeds()["regional"], "readers": shared, "writers": shared})
     feed = config.load_feed(path)
     assert feed.readers == ["uz"] and feed.writers == ["uz"]
+
+
+@pytest.mark.parametrize("file", ["config.yaml", "feeds/bilateral.yaml"])
+def test_a_settings_file_beyond_the_size_bound_is_one_sentence_naming_it(make_home, qalqan, file):
+    home = make_home("kz", "KZ")
+    path = home / file
+    # Valid YAML all through (a long comment), so only the size can be what is refused.
+    path.write_text(path.read_text() + "# " + "x" * config.MAX_YAML_BYTES + "\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: larger than 256 KiB, too large for a settings file")):
+        config.load(home)
+    out = qalqan("status", home=home)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and f"{path}: larger than 256 KiB" in out.stderr
+
+
+def test_a_settings_file_within_the_bound_still_loads(make_home):
+    home = make_home("kz", "KZ")
+    path = home / "config.yaml"
+    path.write_text(path.read_text() + "# " + "x" * (config.MAX_YAML_BYTES - len(path.read_bytes()) - 4) + "\n")
+    assert len(path.read_bytes()) <= config.MAX_YAML_BYTES and config.load(home).name == "kz"

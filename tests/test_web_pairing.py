@@ -78,3 +78,10 @@ def test_only_admins_reach_pairing_and_every_post_needs_csrf(analyst, admin):
     assert analyst.post("/admin/pairing/invite", data={"peer": "uz", "read": ["bilateral"]}).status_code in (400, 403)
     for path in ("/admin/pairing/invite", "/admin/pairing/join", "/admin/pairing/accept"):
         assert admin.post(path, data={"peer": "uz", "read": ["bilateral"]}).status_code == 400
+
+
+def test_a_deeply_nested_upload_is_explained_not_a_server_error(admin, node):
+    before = (node.home / "config.yaml").read_bytes()
+    page = upload(admin, b"[" * 100_000 + b"]" * 100_000)
+    assert page.status_code == 200 and "Not accepted: kz.invitation: not an invitation (JSON nested deeper" in page.text
+    assert (node.home / "config.yaml").read_bytes() == before

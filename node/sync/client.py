@@ -21,7 +21,7 @@ from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection
 
 from .. import wire
 from ..config import Peer
-from ..errors import PeerError, QalqanError
+from ..errors import InputError, PeerError, QalqanError
 from ..logs import printable
 from ..timefmt import taxii_to_us
 
@@ -207,8 +207,8 @@ def _ssl_cause(exc: BaseException, depth: int = 0) -> ssl.SSLError | None:
 def _taxii_error_title(response: requests.Response) -> str:
     """': <title>' of a TAXII error body, if the peer sent one."""
     try:
-        body = response.json()
-    except ValueError:
+        body = wire.loads(response.content)
+    except InputError:
         return ""
     title = body.get("title") if isinstance(body, dict) else None
     return f": {title}" if isinstance(title, str) and title else ""

@@ -199,29 +199,34 @@ def tls_failure(exc: BaseException) -> str | None:
     if isinstance(cause, ssl.SSLEOFError) or "EOF" in reason:
         # A server that refuses the client certificate, or misses one, may close without
         # its alert reaching us: what this node sent tells which.
-        sent = getattr(exc, "client_cert_sent", None)
-        if sent is False:
-            return _CERT_REQUIRED + " (it closed the connection during the handshake)"
-        return ("the partner closed the connection during the handshake: most likely it did not accept this "
-                "node's client certificate (check the peer's client_cert and the partner's tls_client_ca)")
+        return _closed_without_answer("during the TLS handshake", getattr(exc, "client_cert_sent", None))
     return f"handshake error ({cause.reason or cause})"
 
 
 def _closed_after_handshake(exc: BaseException) -> str | None:
     """Under TLS 1.3 a client's handshake ends before the server has checked its
     certificate; a server that then refuses it may close without its alert reaching us,
-    and the request fails with no answer. Over https with no client certificate sent,
-    that is the partner asking for one; with one sent, the partner refusing it.""" 
+    and the request fails with no answer: the likely reading of such a close."""
     url = exc.request.url if getattr(exc, "request", None) is not None else ""
     sent = getattr(exc, "client_cert_sent", None)
     if not url.startswith("https://") or sent is None:
         return None
     if not _caused_by(exc, (http.client.RemoteDisconnected, ConnectionResetError)):
         return None
-    if sent is False:
-        return _CERT_REQUIRED + " (it closed the connection right after the handshake)"
-    return ("the partner closed the connection right after the handshake: most likely it did not accept this "
-            "node's client certificate (its CA is not in the partner's tls_client_ca)")
+    return _closed_without_answer("right after the TLS handshake without answering", sent)
+
+
+def _closed_without_answer(when: str, client_cert_sent: bool | None) -> str:
+    """A close is the likely sign of a missing or refused client certificate, not a
+    certain one: a restart or a proxy's reset looks the same, so the sentence says so."""
+    if client_cert_sent is False:
+        likely = ("it most likely requires a client certificate: set the peer's `client_cert` and `client_key` "
+                  "(`qalqan tls client-cert` makes them)")
+    else:
+        likely = ("it most likely did not accept this node's client certificate (check the peer's client_cert "
+                  "and the partner's tls_client_ca)")
+    return (f"the partner closed the connection {when}; {likely}; "
+            "otherwise it restarted or something in between reset the connection")
 
 
 def _caused_by(exc: BaseException, kinds: tuple, depth: int = 0) -> bool:

@@ -52,6 +52,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted, not when logging was
+    configured: a program (or a test) that swaps stderr keeps getting the lines."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
     """Send log records to stderr. `qalqan.*` logs at `level`; other libraries only at
     warning and above (or `level`, if higher), so their debug chatter stays out."""
@@ -59,7 +75,7 @@ def configure(level: str = "info", fmt: str = "text", stream=None) -> None:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}")
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}")
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.set_name(ROOT)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -20,7 +20,7 @@ from .incident_index import strings
 from .policy import is_node_card
 from .sco import SCO_TYPES
 from .signing import signature_of
-from .store import Store
+from .store import OWN, Store
 from .timefmt import now_us, us_to_taxii
 from .trust import TrustStore, keys_from_snapshot
 from .verify import (ACCEPTED, DUPLICATE, EXTERNAL, HELD_OBJECT, HELD_VERSION, QUARANTINED, REJECTED, Checked,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .config import Peer
 
 # Where an object came from decides which feeds it may enter.
-OWN = "own"            # created by this node (incident add, own import)
+# OWN (from .store): created by this node (incident add, own import)
 PEER = "peer"          # from a partner node: TAXII POST, sync pull, import --from
 IMPORT = "import"      # a file import with no peer named
 # EXTERNAL (from .verify): an unsigned third-party source: stored, never relayed
@@ -159,10 +159,12 @@ class Ingest:
         obj, oid, version, digest, data, key_id = item.obj, item.id, item.version, item.digest, item.data, item.key_id
         is_sco = obj["type"] in SCO_TYPES
         held = self.store.versions_of(oid)
+        ours_held = is_sco and any(h["origin"] == OWN for h in held)
         if is_sco:
             same = next((h for h in held if h["digest"] == digest), None)
             if same is not None:
-                return self._duplicate(obj, same["version"], door, rules, ids)
+                withheld = policy.withholds_others_variant(True, ours_held, same["origin"] == OWN)
+                return self._duplicate(obj, same["version"], door, rules, ids, withheld)
             version = self._fresh_sco_version(held)
         else:
             same = next((h for h in held if h["version"] == version), None)
@@ -186,7 +188,8 @@ class Ingest:
         origin = OWN if verified_own or door.origin == OWN else door.origin
         row = object_row(obj, version, data, digest, tlp, origin, door.source, key_id)
         self.store.insert_object(row, held)
-        for feed_name in self._feeds_for(tlp, door, rules, own=origin == OWN):
+        withheld = policy.withholds_others_variant(is_sco, ours_held, origin == OWN)
+        for feed_name in [] if withheld else self._feeds_for(tlp, door, rules, own=origin == OWN):
             self.store.add_to_feed(ids[feed_name], row, new_object=not held)
         if obj["type"] == "report":
             self.store.add_report_refs(oid, strings(obj.get("object_refs")))  # signed is not well-formed
@@ -211,11 +214,12 @@ class Ingest:
             return policy.feeds_for_relay(tlp, door.source, rules)
         return []
 
-    def _duplicate(self, obj: dict, version: str, door: Door, rules, ids) -> Outcome:
+    def _duplicate(self, obj: dict, version: str, door: Door, rules, ids, withheld: bool = False) -> Outcome:
         """A version already held still joins the feeds this door would put it in:
         an own location or URL re-shared by a later incident, or a partner's object
-        that first came by a door that does not relay (a plain import)."""
-        if door.origin in (OWN, PEER):
+        that first came by a door that does not relay (a plain import). `withheld`:
+        another's variant of an observable this node holds as its own joins none."""
+        if door.origin in (OWN, PEER) and not withheld:
             row = self.store.one("SELECT id, version, type, spec_version, tlp, origin FROM objects"
                                  " WHERE id = ? AND version = ?", [obj["id"], version])
             for feed_name in self._feeds_for(row["tlp"], door, rules, own=row["origin"] == OWN):

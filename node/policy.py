@@ -77,3 +77,12 @@ def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule]) -> li
         if source_peer in f.writers and may_carry(f.max_tlp, tlp)
         and (tlp in RELAYABLE or f.readers == frozenset({source_peer}))
     ]
+
+
+def withholds_others_variant(is_observable: bool, own_copy_held: bool, own: bool) -> bool:
+    """An observable's id derives from its value, so any partner can send a variant of
+    one this node created, under the same id with another marking (its red URL marked
+    clear). Under such an id this node publishes only its own copy: a variant from
+    anyone else is stored, for history and provenance, but enters no feed (and
+    store.insert_object never makes it the latest)."""
+    return is_observable and own_copy_held and not own

@@ -22,6 +22,8 @@ from .errors import StoreBusy
 from .migrations import upgrade
 from .timefmt import now_us
 
+OWN = "own"  # the origin of objects this node created (ingest.py names the others)
+
 
 def _private_file(path: Path) -> None:
     """The database holds everything the node knows, wherever `database:` puts it: a folder
@@ -122,8 +124,8 @@ class Store:
     # -- objects ---------------------------------------------------------------
 
     def versions_of(self, object_id: str) -> list[dict]:
-        return self.query("SELECT version, digest, created_by, latest FROM objects WHERE id = ? ORDER BY version",
-                          [object_id])
+        return self.query("SELECT version, digest, created_by, latest, origin, tlp FROM objects WHERE id = ?"
+                          " ORDER BY version", [object_id])
 
     def has_version(self, object_id: str, version: str) -> dict | None:
         return self.one("SELECT digest, created_by FROM objects WHERE id = ? AND version = ?", [object_id, version])
@@ -136,14 +138,18 @@ class Store:
         return row["json"] if row else None
 
     def insert_object(self, row: dict, held: list[dict] | None = None) -> None:
-        """Insert a new version; keeps `latest` on the newest version of the id.
+        """Insert a new version; `latest` marks the newest of this node's own versions
+        if it holds any, else the newest version. An observable's id derives from its
+        value, so anyone can send a variant of one this node created (another marking):
+        it is kept, but never displaces this node's own copy (docs/security.md, item 5).
         `held` (from versions_of) saves a query when the caller has it."""
         conn = self.conn
         if held is None:
             held = self.versions_of(row["id"])
-        newest = max((h["version"] for h in held), default=None)
-        is_latest = newest is None or row["version"] > newest
-        if is_latest and newest is not None:
+        every = [*held, row]
+        ours = [h for h in every if h["origin"] == OWN]
+        is_latest = row["version"] == max(h["version"] for h in (ours or every))
+        if is_latest and held:
             conn.execute("UPDATE objects SET latest = 0 WHERE id = ? AND latest = 1", [row["id"]])
         conn.execute(
             "INSERT INTO objects (id, version, type, spec_version, created_by, tlp, origin, source, received,"

@@ -2,19 +2,22 @@
 
 taxii2-client hides response headers and parses JSON leniently, so `PeerConnection`
 replaces its GET: strict parsing (duplicate keys, NaN, lone surrogates are refused,
-as for every door into the node), a timeout on every request, and the last page's
+as for every door into the node), a deadline and a byte cap on every answer, and the last page's
 `X-TAXII-Date-Added-Last` kept for the caller. Paging is done here rather than with
 `as_pages`, which loops forever on a server that sends `more` without `next`.
 """
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from taxii2client.common import TokenAuth, _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection
@@ -30,20 +33,63 @@ MANIFEST_IDS_PER_REQUEST = 50
 
 
 class _TimeoutSession(requests.Session):
-    def __init__(self, timeout: float, ca: str | None = None):
+    """Every request has a deadline for its whole answer (`timeout` seconds, not per read,
+    so a partner that drips bytes cannot hold sync) and a cap on its body's bytes, counted
+    after decompression (so an endless or huge body cannot fill memory)."""
+
+    def __init__(self, timeout: float, ca: str | None = None, max_bytes: int = 64 * 1024 * 1024):
         super().__init__()
         self.timeout = timeout
         self.ca = ca
+        self.max_bytes = max_bytes
 
     def request(self, *args, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
         if self.ca:  # per request, or REQUESTS_CA_BUNDLE in the environment would win over the peer's `ca`
             kwargs.setdefault("verify", self.ca)
+        deadline = time.monotonic() + self.timeout
         try:
-            return super().request(*args, **kwargs)
+            resp = super().request(*args, stream=True, **kwargs)
         except requests.ConnectionError as exc:
             exc.client_cert_sent = bool(self.cert)  # for tls_failure: a silent close means one thing or the other
             raise
+        try:
+            resp._content = self._read_body(resp, deadline)
+        finally:
+            resp.close()
+        return resp
+
+    def _read_body(self, resp: requests.Response, deadline: float) -> bytes:
+        body = bytearray()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PeerError(f"{resp.url} did not finish its answer within sync.timeout "
+                                f"({self.timeout:g} s); gave up after {len(body)} bytes")
+            _set_read_timeout(resp, remaining)
+            try:
+                chunk = resp.raw.read1(_CHUNK, decode_content=True)
+            except (urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout):
+                continue  # the deadline check above names it
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise requests.ConnectionError(f"{resp.url}: the answer broke off ({exc})", request=resp.request)
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise PeerError(f"{resp.url} answered with more than sync.max_response_bytes "
+                                f"({self.max_bytes} bytes); refused")
+
+
+_CHUNK = 64 * 1024
+
+
+def _set_read_timeout(resp: requests.Response, seconds: float) -> None:
+    """Shorten the socket's read timeout to what is left of the deadline, so one silent
+    read cannot outlast it."""
+    sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(max(seconds, 0.01))
 
 
 def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
@@ -59,12 +105,12 @@ def auth_for(secret: str | None) -> requests.auth.AuthBase | None:
 
 class PeerConnection(_HTTPConnection):
     def __init__(self, secret: str | None, timeout: float, ca: str | None = None,
-                 client_cert: tuple[str, str] | None = None):
+                 client_cert: tuple[str, str] | None = None, max_bytes: int = 64 * 1024 * 1024):
         """`ca`: the CA bundle (or self-signed certificate) to trust instead of the
         system's; `client_cert`: (certificate, key) files to present for mutual TLS."""
         super().__init__(version="2.1")
         self.session.close()  # replaced by one that puts a timeout on every request
-        self.session = _TimeoutSession(timeout, ca)
+        self.session = _TimeoutSession(timeout, ca, max_bytes)
         self.session.auth = auth_for(secret)
         self.session.cert = client_cert
         self.last_headers: requests.structures.CaseInsensitiveDict = requests.structures.CaseInsensitiveDict()
@@ -153,29 +199,34 @@ def tls_failure(exc: BaseException) -> str | None:
     if isinstance(cause, ssl.SSLEOFError) or "EOF" in reason:
         # A server that refuses the client certificate, or misses one, may close without
         # its alert reaching us: what this node sent tells which.
-        sent = getattr(exc, "client_cert_sent", None)
-        if sent is False:
-            return _CERT_REQUIRED + " (it closed the connection during the handshake)"
-        return ("the partner closed the connection during the handshake: most likely it did not accept this "
-                "node's client certificate (check the peer's client_cert and the partner's tls_client_ca)")
+        return _closed_without_answer("during the TLS handshake", getattr(exc, "client_cert_sent", None))
     return f"handshake error ({cause.reason or cause})"
 
 
 def _closed_after_handshake(exc: BaseException) -> str | None:
     """Under TLS 1.3 a client's handshake ends before the server has checked its
     certificate; a server that then refuses it may close without its alert reaching us,
-    and the request fails with no answer. Over https with no client certificate sent,
-    that is the partner asking for one; with one sent, the partner refusing it.""" 
+    and the request fails with no answer: the likely reading of such a close."""
     url = exc.request.url if getattr(exc, "request", None) is not None else ""
     sent = getattr(exc, "client_cert_sent", None)
     if not url.startswith("https://") or sent is None:
         return None
     if not _caused_by(exc, (http.client.RemoteDisconnected, ConnectionResetError)):
         return None
-    if sent is False:
-        return _CERT_REQUIRED + " (it closed the connection right after the handshake)"
-    return ("the partner closed the connection right after the handshake: most likely it did not accept this "
-            "node's client certificate (its CA is not in the partner's tls_client_ca)")
+    return _closed_without_answer("right after the TLS handshake without answering", sent)
+
+
+def _closed_without_answer(when: str, client_cert_sent: bool | None) -> str:
+    """A close is the likely sign of a missing or refused client certificate, not a
+    certain one: a restart or a proxy's reset looks the same, so the sentence says so."""
+    if client_cert_sent is False:
+        likely = ("it most likely requires a client certificate: set the peer's `client_cert` and `client_key` "
+                  "(`qalqan tls client-cert` makes them)")
+    else:
+        likely = ("it most likely did not accept this node's client certificate (check the peer's client_cert "
+                  "and the partner's tls_client_ca)")
+    return (f"the partner closed the connection {when}; {likely}; "
+            "otherwise it restarted or something in between reset the connection")
 
 
 def _caused_by(exc: BaseException, kinds: tuple, depth: int = 0) -> bool:
@@ -227,11 +278,16 @@ def origin(url: str) -> str:
 class PeerClient:
     """One peer's TAXII server: its collections by configured feed name or id, pages, posts."""
 
-    def __init__(self, peer: Peer, timeout: float):
+    def __init__(self, peer: Peer, timeout: float, max_bytes: int = 64 * 1024 * 1024):
         self.peer = peer
         cert = (peer.tls_file("client_cert"), peer.tls_file("client_key")) if peer.client_cert else None
-        self.conn = PeerConnection(peer.secret(), timeout, peer.tls_file("ca"), cert)
+        self.conn = PeerConnection(peer.secret(), timeout, peer.tls_file("ca"), cert, max_bytes)
         self._collections: list[Collection] | None = None
+
+    @classmethod
+    def configured(cls, peer: Peer, config) -> "PeerClient":
+        """A client with the node's sync.timeout and sync.max_response_bytes."""
+        return cls(peer, float(config["sync.timeout"]), int(config["sync.max_response_bytes"]))
 
     def close(self) -> None:
         self.conn.close()

@@ -95,7 +95,7 @@ class PeerWorkers:
         # workers after an edit, but a push poll may come first (a broken file raises).
         self.node.reload_config_if_changed()
         if self._push_client is None:
-            self._push_client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
+            self._push_client = PeerClient.configured(self.peer, self.node.config)
         try:
             pushed = push_peer(self.node, self.peer, self._push_client)
         except Exception as exc:
@@ -108,7 +108,7 @@ class PeerWorkers:
             log.info("pushed %d objects to %s", pushed.posted, self.peer.name)
 
     def _pull(self) -> None:
-        client = PeerClient(self.peer, float(self.node.config["sync.timeout"]))
+        client = PeerClient.configured(self.peer, self.node.config)
         health.attempted(self.node.store, self.peer.name)
         try:
             pulled = pull_peer(self.node, self.peer, client)

@@ -40,7 +40,7 @@ class PeerResult:
 def sync_peer(node: Node, peer: Peer, page_size: int = DEFAULT_PAGE_SIZE) -> PeerResult:
     """Push pending own objects, then pull; a failure is recorded in the peers table, not raised."""
     result = PeerResult(peer.name, PullCounts(), PushCounts())
-    client = PeerClient(peer, float(node.config["sync.timeout"]))
+    client = PeerClient.configured(peer, node.config)
     health.attempted(node.store, peer.name)
     try:
         result.pushed = push_peer(node, peer, client)

@@ -42,7 +42,7 @@ from hypercorn.app_wrappers import WSGIWrapper
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
-from hypercorn.events import Closed, Event, RawData
+from hypercorn.events import Event, RawData
 
 from .logs import get_logger
 

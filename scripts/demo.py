@@ -8,7 +8,6 @@ one never leaves KZ. Everything runs on 127.0.0.1 and stops at the end.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess

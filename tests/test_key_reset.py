@@ -96,6 +96,16 @@ def test_kz_resets_its_key_and_uz_and_az_take_the_new_card_by_fingerprint(net, t
     out = run("import", bundle, "--from", "uz", "--home", az.home)
     assert stored_json(az.home, forged["id"]) is None and "rejected 1" in out.stdout + out.stderr
 
+    # Nor a newer card: a version of KZ's card that adds the thief's key, signed with the old key.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from node.keys import next_card
+    reset_card = json.loads(card_path.read_text())
+    thief_card = next_card(reset_card, old_key, Ed25519PrivateKey.generate(), revoke_old=False)
+    status = taxii_post(f"{uz.discovery}api/collections/{uz.feed_id('regional')}/objects/", [thief_card],
+                        token=token)
+    assert status["failure_count"] == 1
+    assert json.loads(stored_json(uz.home, reset_card["id"])) == reset_card
+
 
 def test_trust_replace_refuses_a_card_of_another_node_and_a_node_not_pinned(net, tmp_path):
     uz_card = tmp_path / "uz.json"

@@ -55,7 +55,9 @@ def bench_pull(root: Path, objects: int) -> float:
 def bench_push_latency(root: Path, runs: int) -> tuple[list[float], list[float]]:
     net = Network(root, {"kz": "KZ", "uz": "UZ"})
     net.link("kz", "uz", ["bilateral", "regional"])
-    token = net["uz"].node().create_token("kz")
+    # KZ's own token at UZ (made by link) must keep working for its pushes: this reader's
+    # token is an extra one for the same peer.
+    token = net["uz"].node().create_token("kz", keep_old=True)
     regional = net["uz"].feed_id("regional")
     net["uz"].start()            # receives pushes; never pulls
     net["kz"].start(sync=True)   # its background loop pushes
@@ -66,8 +68,11 @@ def bench_push_latency(root: Path, runs: int) -> tuple[list[float], list[float]]
             _, incident = net["kz"].add_incident(root, **incident_record(f"Latency run {i}"))
             stored = time.perf_counter()
             url = f"{net['uz'].discovery}api/collections/{regional}/objects/{incident}/"
+            deadline = stored + 60
             while requests.get(url, headers={"Accept": TAXII, "Authorization": f"Token {token}"},
                                timeout=5).status_code != 200:
+                if time.perf_counter() > deadline:
+                    raise SystemExit(f"run {i}: the incident did not reach UZ within 60 s")
                 time.sleep(0.01)
             readable = time.perf_counter()
             after_stored.append(readable - stored)

@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-exec .venv/bin/python -m pytest -q "$@"
+# Test files run in parallel workers (most tests wait on real node processes, so more
+# workers than cores pays); a file stays on one worker, keeping its module fixtures
+# shared. QALQAN_TEST_WORKERS=0 runs everything in one process.
+exec .venv/bin/python -m pytest -q -n "${QALQAN_TEST_WORKERS:-4}" --dist loadfile "$@"

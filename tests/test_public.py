@@ -4,14 +4,18 @@ an Atom feed feedparser reads, ClaimReview JSON-LD with what Google's fact-check
 markup requires, and answers a cache can keep."""
 from __future__ import annotations
 
+import re
 import time
 from email.utils import parsedate_to_datetime
+from html import unescape
 
 import feedparser
 import pytest
 import requests
 
+from node.web.index import PAGE_SIZE
 from nodes import edit_config, running_node
+from conftest import incident_record
 from public_fixtures import json_ld_of, public_home
 
 PUBLIC = ("clear", "kk", "partner")
@@ -173,3 +177,18 @@ def test_public_is_off_by_default_and_follows_the_config(kz):
         while get(base + "/public/").status_code == 404 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert get(f"{base}/public/incidents/{incident}").status_code == 200
+
+
+def test_the_index_pages_through_every_debunk_once(kz):
+    edit_config(kz.config.home, "public.enabled", True)
+    made = {kz.add_incident(incident_record(title=f"Paged hoax {i}", tlp="clear", urls=[], accounts=[],
+                                            media_sha256=[], disarm=[], threat_actor=None)).incident_id
+            for i in range(PAGE_SIZE + 5)}
+    with running_node(kz.config.home) as base:
+        first = get(base + "/public/")
+        older = re.search(r'<a href="([^"]+)" rel="next">Older debunks</a>', first.text)
+        assert older, "the first page offers no older page"
+        second = get(base + unescape(older.group(1)))
+        pages = [re.findall(r'href="/public/incidents/(incident--[0-9a-f-]+)"', p.text) for p in (first, second)]
+        assert [len(p) for p in pages] == [PAGE_SIZE, 5] and set(pages[0]) | set(pages[1]) == made
+        assert 'rel="next"' not in second.text and f"{PAGE_SIZE + 5} debunks" in second.text

@@ -46,7 +46,8 @@ def test_a_citizen_finds_a_debunk_and_its_claimreview_in_a_real_browser(tmp_path
         expect(page.locator("a.evidence")).to_have_attribute("href", "https://factcheck.example.kz/border")
         review = json.loads(page.evaluate(
             "JSON.stringify(JSON.parse(document.querySelector('script[type=\"application/ld+json\"]').textContent))"))
-        assert review["@type"] == "ClaimReview" and review["claimReviewed"] == "The border closes </script><!-- tomorrow."
+        assert review["@type"] == "ClaimReview"
+        assert review["claimReviewed"] == "The border closes </script><!-- tomorrow."
         assert review["reviewRating"]["alternateName"] == "Fabricated"
         shot(page, "public-debunk")
 

@@ -40,7 +40,8 @@ def test_the_verifier_reproduces_the_test_vectors_signing_input_and_verifies_it(
                         "--signing-input")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == f"OK   {vector['signed']['id']}: signed by {vector['signed']['created_by_ref']} with {vector['key_id']}"
+    signed = vector["signed"]
+    assert lines[0] == f"OK   {signed['id']}: signed by {signed['created_by_ref']} with {vector['key_id']}"
     assert lines[1] == vector["signing_input_utf8"]
     assert lines[-1] == "1 verified, 0 failed"
 

@@ -108,7 +108,8 @@ def test_claimreview_json_ld_has_what_googles_fact_check_markup_requires(served)
     spread = {"https://t.me/zebrafish-border-hoax/1", "https://vk.com/zebrafish-border-hoax"}
     assert {a["url"] for a in item["appearance"]} == spread and item["firstAppearance"]["url"] in spread
     partner = json_ld_of(get(f"{base}/public/incidents/{ids['partner']}").text)
-    assert partner["author"] == {"@type": "Organization", "name": "uz"} and partner["reviewRating"]["alternateName"] == "False"
+    assert partner["author"] == {"@type": "Organization", "name": "uz"}
+    assert partner["reviewRating"]["alternateName"] == "False"
 
 
 def test_the_json_ld_block_runs_under_the_no_inline_script_policy(served):

@@ -172,7 +172,8 @@ def incident_show(incident_id: str):
     feeds = {f.id: f for f in node.config.feeds.values()}
     in_feeds = [feeds[f] for f in node.store.feeds_of(incident_id) if f in feeds]
     return render_template(
-        "incidents/show.html", incident=incident, entry=entry, stored=stored, details=incident_details(incident, objects),
+        "incidents/show.html", incident=incident, entry=entry, stored=stored,
+        details=incident_details(incident, objects),
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
         related=related_incidents(node.store, incident_id))
 

@@ -79,6 +79,8 @@ SETTINGS: list[tuple[str, Callable, Any, str]] = [
     ("sync.max_response_bytes", is_positive, 64 * 1024 * 1024,
      "largest answer accepted from a peer in bytes (after decompression); a larger one fails the sync"),
     ("disarm", _opt(is_str), None, "path of a DISARM STIX bundle (optional)"),
+    ("public.enabled", is_bool, False,
+     "publish TLP:CLEAR debunks without log-in at /public/ (pages, Atom feed, ClaimReview markup)"),
 ]
 
 

@@ -18,6 +18,7 @@ import json
 from typing import Iterable
 
 from .logs import get_logger
+from .policy import is_public_debunk
 from .store import Store
 from .timefmt import taxii_to_us
 from .wellknown import DISINFO_EXT
@@ -27,6 +28,9 @@ log = get_logger(__name__)
 OBSERVABLE_TYPES = ("url", "domain-name", "user-account", "file")
 # Objects whose content shows up in an incident's index row besides the incident itself.
 INDEXED_NEIGHBOURS = (*OBSERVABLE_TYPES, "threat-actor")
+# The filter term of incidents the public pages show (policy.is_public_debunk decides):
+# public lists, search and the Atom feed walk its slice of the terms index.
+PUBLIC_TERM = ("public", "debunk")
 
 def index_stored_batch(store: Store, stored: list[tuple[dict, dict]]) -> None:
     """Ingest hook, once per batch inside its transaction: re-index each incident the
@@ -193,6 +197,8 @@ def _terms(entry: dict, incident: dict) -> set[tuple[str, str]]:
     for kind, column in (("tlp", "tlp"), ("verdict", "verdict"), ("node", "created_by"), ("language", "language")):
         if entry[column]:
             terms.add((kind, entry[column]))
+    if is_public_debunk(entry["tlp"], entry["verdict"], incident.get("revoked")):
+        terms.add(PUBLIC_TERM)
     return terms
 
 

@@ -130,6 +130,20 @@ def _web_sessions(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user)")
 
 
+def _public_debunk_terms(db: sqlite_utils.Database) -> None:
+    """Mark the incidents indexed before the public pages existed that they show
+    (the index writes the term itself from now on; see incident_index.PUBLIC_TERM)."""
+    import json
+
+    from .incident_index import PUBLIC_TERM
+    from .policy import is_public_debunk
+    rows = db.execute("SELECT i.n, i.tlp, i.verdict, o.json FROM web_incidents i JOIN objects o"
+                      " ON o.id = i.incident_id AND o.latest = 1 WHERE i.tlp = 'clear'").fetchall()
+    db.conn.executemany("INSERT OR IGNORE INTO web_incident_terms (kind, value, incident) VALUES (?, ?, ?)",
+                        [(*PUBLIC_TERM, n) for n, tlp, verdict, text in rows
+                         if is_public_debunk(tlp, verdict, json.loads(text).get("revoked"))])
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -142,6 +156,7 @@ MIGRATIONS = (
     Migration(2, "tables 0.1.0 made lazily (push cursors, incident index, log-in throttle); schema history",
               _lazy_tables_and_history),
     Migration(3, "server-side web sessions", _web_sessions),
+    Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

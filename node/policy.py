@@ -86,3 +86,15 @@ def withholds_others_variant(is_observable: bool, own_copy_held: bool, own: bool
     anyone else is stored, for history and provenance, but enters no feed (and
     store.insert_object never makes it the latest)."""
     return is_observable and own_copy_held and not own
+
+
+# Verdicts that make an incident a debunk the public may read; "unverified" is an open
+# investigation (Incident Core: determination suspected), not a finding to publish.
+PUBLIC_VERDICTS = frozenset({"false", "misleading", "manipulated", "fabricated", "satire"})
+
+
+def is_public_debunk(tlp: str | None, verdict: object, revoked: object) -> bool:
+    """The one rule for what the public pages, the Atom feed and the public search show
+    (docs/sharing-policy.md, "The public"): an incident at TLP:CLEAR whose current
+    version carries a verdict and is not withdrawn (`revoked: true`)."""
+    return tlp == "clear" and verdict in PUBLIC_VERDICTS and revoked is not True

@@ -82,7 +82,7 @@ def fresh_shape(tmp_path) -> dict:
 
 def test_the_steps_are_numbered_one_by_one():
     assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 3
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 4
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -94,7 +94,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     node = Node(old_home)
     assert version(db) == SCHEMA_VERSION
     assert data(db) == before
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -131,7 +131,8 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         assert not any(LAZY.match(name) for name in shape(conn))
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": 2}, {"version": 3}]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": 2}, {"version": 3},
+                                                                                       {"version": 4}]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -146,7 +147,7 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history") == [{"version": 3}]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": 3}, {"version": 4}]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -156,9 +157,9 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
 def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3]
+    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3, 4]
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 3}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 4}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -189,3 +190,24 @@ def test_a_database_newer_than_the_code_is_refused_in_one_sentence_and_left_alon
     assert version(db) == SCHEMA_VERSION + 1
     with connect(db) as conn:
         assert shape(conn) == before
+
+
+def test_step_4_marks_the_public_debunks_indexed_before_it(kz):
+    from node.incident_index import PUBLIC_TERM
+    from web_fixtures import incident_record
+    public = kz.add_incident(incident_record(tlp="clear")).incident_id
+    kz.add_incident(incident_record(tlp="clear", verdict="unverified"))
+    kz.add_incident(incident_record(tlp="green"))
+    term = "SELECT i.incident_id FROM web_incident_terms t JOIN web_incidents i ON i.n = t.incident" \
+           " WHERE t.kind = ? AND t.value = ?"
+    assert [r["incident_id"] for r in kz.store.query(term, list(PUBLIC_TERM))] == [public]
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-3 database held it: no public terms yet
+        conn.execute("DELETE FROM web_incident_terms WHERE kind = ?", [PUBLIC_TERM[0]])
+        conn.execute("DELETE FROM schema_history WHERE version = 4")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert [r["incident_id"] for r in store.query(term, list(PUBLIC_TERM))] == [public]
+    assert store.query("SELECT version FROM schema_history WHERE version = 4") == [{"version": 4}]
+    store.close()

@@ -119,7 +119,7 @@ def _stored(incident_id: str) -> dict:
     return row
 
 
-def _bundle_rows(incident_id: str, report_id: str | None) -> list[dict]:
+def bundle_rows(incident_id: str, report_id: str | None) -> list[dict]:
     """The stored rows of the incident's STIX objects: report, incident, what the report refers to."""
     store = current_node().store
     ids = [incident_id]
@@ -135,7 +135,7 @@ def _bundle_rows(incident_id: str, report_id: str | None) -> list[dict]:
     return sorted(rows, key=lambda r: order[r["id"]])
 
 
-def _details(incident: dict, neighbours: list[dict]) -> dict:
+def incident_details(incident: dict, neighbours: list[dict]) -> dict:
     """What the page shows, read defensively: a partner may have signed anything."""
     ext = disinfo_of(incident)
     node = current_node()
@@ -167,12 +167,13 @@ def incident_show(incident_id: str):
     stored = _stored(incident_id)
     incident = json.loads(stored["json"])
     entry = indexed_incident(node.store, incident_id) or {}
-    rows = _bundle_rows(incident_id, entry.get("report_id"))
+    rows = bundle_rows(incident_id, entry.get("report_id"))
     objects = [json.loads(r["json"]) for r in rows]
     feeds = {f.id: f for f in node.config.feeds.values()}
     in_feeds = [feeds[f] for f in node.store.feeds_of(incident_id) if f in feeds]
     return render_template(
-        "incidents/show.html", incident=incident, entry=entry, stored=stored, details=_details(incident, objects),
+        "incidents/show.html", incident=incident, entry=entry, stored=stored,
+        details=incident_details(incident, objects),
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
         related=related_incidents(node.store, incident_id))
 
@@ -184,7 +185,7 @@ def incident_bundle(incident_id: str):
     node = current_node()
     stored = _stored(incident_id)
     entry = indexed_incident(node.store, incident_id) or {}
-    rows = _bundle_rows(incident_id, entry.get("report_id"))
+    rows = bundle_rows(incident_id, entry.get("report_id"))
     card = node.store.one("SELECT id, json FROM objects WHERE id = ? AND latest = 1", [stored["created_by"] or ""])
     texts = [r["json"] for r in rows] + ([card["json"]] if card and card["id"] not in {r["id"] for r in rows} else [])
     body = '{"type":"bundle","id":"bundle--%s","objects":[\n%s\n]}\n' % (uuid.uuid4(), ",\n".join(texts))

@@ -13,7 +13,7 @@ from typing import Iterable
 from ..incident_index import OBSERVABLE_TYPES
 from ..store import Store
 
-TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language")
+TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public")
 PAGE_SIZE = 50
 # An observable in more reports than this (t.me, youtube.com) is too common to relate incidents.
 COMMON_OBSERVABLE = 200

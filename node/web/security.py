@@ -23,12 +23,20 @@ CONTENT_SECURITY_POLICY = "; ".join((
 ))
 
 
-@blueprint.after_request
-def add_security_headers(response: Response) -> Response:
+def set_security_headers(response: Response) -> Response:
+    """The headers every page of the node carries, the public pages' included. A JSON-LD
+    block (`<script type="application/ld+json">`) is data, never run, so script-src does
+    not apply to it: the public pages need no exception to this policy."""
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@blueprint.after_request
+def add_security_headers(response: Response) -> Response:
+    set_security_headers(response)
     if response.mimetype == "text/html":
         # Pages show TLP-marked material: keep them out of shared caches and history files.
         response.headers["Cache-Control"] = "no-store"

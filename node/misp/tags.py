@@ -95,10 +95,14 @@ class ForMisp:
     report_description: str
 
 
+def named(techniques: Iterable[str], name_of) -> tuple[str, ...]:
+    """"T0023 Distort Facts" for each technique id (the id alone when unnamed)."""
+    return tuple(f"{t} {name_of(t)}" if name_of(t) else t for t in techniques)
+
+
 def for_record(record, disarm) -> ForMisp:
     """What build() puts on the incident and report of a validated record."""
-    named = tuple(f"{t} {disarm.name(t)}" if disarm.name(t) else t for t in record.disarm)
     finding = Finding(verdict=record.verdict, claim=record.claim, confidence=record.confidence,
-                      fact_check_url=record.fact_check_url, techniques=named)
+                      fact_check_url=record.fact_check_url, techniques=named(record.disarm, disarm.name))
     return ForMisp(labels(record.verdict, record.platforms, record.target_countries, record.disarm),
                    report_description(record.summary, finding))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import time
 from typing import Iterator
 
 import pytest
@@ -12,8 +13,10 @@ import requests
 from pymisp import MISPEvent
 from pymispgalaxies import Clusters
 
+from node.misp.feed import build_index
+
 from conftest import incident_record
-from nodes import running_node
+from nodes import edit_feed, running_node
 from taxii_fixtures import World, build_world
 
 LEVELS = ("clear", "green", "amber", "amber+strict", "red")
@@ -151,5 +154,27 @@ def test_a_new_incident_shows_up_in_the_next_manifest(served):
     before = get(world, "bilateral", "manifest.json", world.auth("uz")).json()
     result = world.node().add_incident(incident_record(title="Late one", tlp="green"))
     levels[result.report_id.split("--", 1)[1]] = "green"
-    after = get(world, "bilateral", "manifest.json", world.auth("uz")).json()
-    assert set(after) - set(before) == {result.report_id.split("--", 1)[1]}
+    after = get(world, "bilateral", "manifest.json", world.auth("uz"))
+    assert set(after.json()) - set(before) == {result.report_id.split("--", 1)[1]}
+    node = world.node()
+    rebuilt = build_index(node.store, node.config.feeds["bilateral"])  # what a fresh start would serve
+    assert after.text == rebuilt.manifest
+    assert get(world, "bilateral", "hashes.csv", world.auth("uz")).text == rebuilt.hashes
+
+
+def test_a_lowered_ceiling_takes_the_events_above_it_out_of_the_served_index(tmp_path):
+    world = build_world(tmp_path)
+    node = world.node()
+    amber = node.add_incident(incident_record(title="Amber", tlp="amber")).report_id.split("--", 1)[1]
+    green = node.add_incident(incident_record(title="Green", tlp="green")).report_id.split("--", 1)[1]
+    with running_node(world.home) as base:
+        world.base = base
+        assert set(get(world, "bilateral", "manifest.json", world.auth("uz")).json()) == {amber, green}
+        edit_feed(world.home, "bilateral", max_tlp="green")
+        deadline = time.monotonic() + 20
+        while amber in get(world, "bilateral", "manifest.json", world.auth("uz")).json():
+            assert time.monotonic() < deadline, "the lowered ceiling was not applied"
+            time.sleep(0.2)
+        assert set(get(world, "bilateral", "manifest.json", world.auth("uz")).json()) == {green}
+        assert amber not in get(world, "bilateral", "hashes.csv", world.auth("uz")).text
+        assert get(world, "bilateral", f"{amber}.json", world.auth("uz")).status_code == 404

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
 
-from pymisp import MISPEvent, MISPObject, MISPOrganisation
+from pymisp import MISPEvent, MISPObject, MISPOrganisation, MISPTag
 
 from ..config import Feed
 from ..incident_index import disinfo_of, strings
@@ -146,8 +146,7 @@ def misp_event(view: EventView, with_content: bool = True) -> MISPEvent:
     event.from_dict(uuid=view.uuid, info=view.info, date=view.date, timestamp=view.timestamp,
                     publish_timestamp=view.timestamp, published=True, analysis=view.analysis,
                     threat_level_id=UNDEFINED_THREAT_LEVEL, Orgc=org)
-    for tag in view.tags:
-        event.add_tag(tag)
+    event.tags = [_tag(name) for name in view.tags]  # distinct already; add_tag compares each with all
     if not with_content:
         return event
     for misp_type, category, value, comment in view.attributes:
@@ -166,6 +165,12 @@ def misp_event(view: EventView, with_content: bool = True) -> MISPEvent:
         event.add_event_report("Qalqan incident", view.report, uuid=view.derived_uuid("event-report"),
                                timestamp=view.timestamp)
     return event
+
+
+def _tag(name: str) -> MISPTag:
+    tag = MISPTag()
+    tag.from_dict(name=name)
+    return tag
 
 
 def event_json(view: EventView) -> str:
@@ -194,7 +199,8 @@ def _report_rows(store: Store, feed: Feed, report_id: str | None = None) -> Iter
 
 def _contents(store: Store, feed: Feed, report_id: str) -> list[dict]:
     """The objects the report refers to that the feed carries."""
-    rows = store.query("SELECT e.tlp, o.json FROM report_refs r JOIN feed_entries e INDEXED BY feed_object"
+    # CROSS JOIN keeps report_refs the outer loop: a few refs, each one index lookup in the feed.
+    rows = store.query("SELECT e.tlp, o.json FROM report_refs r CROSS JOIN feed_entries e INDEXED BY feed_object"
                        " ON e.feed = ? AND e.id = r.ref AND e.latest = 1 AND e.deleted = 0"
                        " JOIN objects o ON o.id = e.id AND o.version = e.version WHERE r.report = ?",
                        [feed.id, report_id])
@@ -229,40 +235,98 @@ def event(store: Store, feed: Feed, event_uuid: str) -> str | None:
 
 
 @dataclass
-class Index:
-    manifest: str
+class Entry:
+    """One event's part of the index: its manifest record and its hashes.csv lines."""
+
+    manifest: dict
     hashes: str
 
 
+def index_entry(view: EventView) -> Entry:
+    lines = "".join(f"{hashlib.md5(v.encode('utf-8')).hexdigest()},{view.uuid}\n" for v in view.hash_values())
+    return Entry(misp_event(view, with_content=False).manifest[view.uuid], lines)
+
+
+@dataclass
+class Index:
+    """manifest.json and hashes.csv of one feed, and what they were built from."""
+
+    stamp: tuple
+    position: int  # the newest date_added read
+    entries: dict[str, Entry] = field(default_factory=dict)
+    manifest: str = "{}"
+    hashes: str = ""
+
+    def render(self) -> None:
+        self.manifest = json.dumps({u: e.manifest for u, e in self.entries.items()}, ensure_ascii=False,
+                                   separators=(",", ":"))
+        self.hashes = "".join(e.hashes for e in self.entries.values())
+
+
+def _stamp(store: Store, feed: Feed) -> tuple[tuple, int]:
+    """(what forces a full build: the ceiling and the count of withdrawn entries, the newest date_added)."""
+    newest = store.one("SELECT MAX(date_added) AS n FROM feed_entries WHERE feed = ?", [feed.id])["n"] or 0
+    deleted = store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND deleted = 1", [feed.id])["n"]
+    return (feed.max_tlp, deleted), newest
+
+
 def build_index(store: Store, feed: Feed) -> Index:
-    """manifest.json and hashes.csv of the whole feed (paged reads)."""
-    manifest, lines, orgs = {}, [], _Orgs(store)
+    """The whole feed's index (paged reads)."""
+    stamp, newest = _stamp(store, feed)
+    index, orgs = Index(stamp, newest), _Orgs(store)
     for row in _report_rows(store, feed):
         view = _view(store, feed, row, orgs)
-        manifest.update(misp_event(view, with_content=False).manifest)
-        lines += [f"{hashlib.md5(v.encode('utf-8')).hexdigest()},{view.uuid}\n" for v in view.hash_values()]
-    return Index(json.dumps(manifest, ensure_ascii=False, separators=(",", ":")), "".join(lines))
+        index.entries[view.uuid] = index_entry(view)
+    index.render()
+    return index
+
+
+def _reports_changed_since(store: Store, feed: Feed, position: int) -> set[str]:
+    """Reports of the feed whose own entry, or an entry of an object they refer to, came after `position`."""
+    reports: set[str] = set()
+    while True:
+        rows = store.query("SELECT date_added, id, type FROM feed_entries INDEXED BY feed_all"
+                           " WHERE feed = ? AND deleted = 0 AND date_added > ? ORDER BY date_added LIMIT ?",
+                           [feed.id, position, PAGE])
+        others = [r["id"] for r in rows if r["type"] != "report"]
+        reports.update(r["id"] for r in rows if r["type"] == "report")
+        for start in range(0, len(others), 500):
+            chunk = others[start:start + 500]
+            reports.update(r["report"] for r in store.query(
+                f"SELECT report FROM report_refs WHERE ref IN ({', '.join('?' * len(chunk))})", chunk))
+        if len(rows) < PAGE:
+            return reports
+        position = rows[-1]["date_added"]
+
+
+def update_index(store: Store, feed: Feed, index: Index) -> Index:
+    """The index brought up to date: rebuilt when the ceiling changed or entries were
+    withdrawn, else only the events whose report or objects were added since."""
+    stamp, newest = _stamp(store, feed)
+    if stamp != index.stamp:
+        return build_index(store, feed)
+    if newest == index.position:
+        return index
+    orgs = _Orgs(store)
+    for report_id in _reports_changed_since(store, feed, index.position):
+        event_uuid = report_id.split("--", 1)[1]
+        index.entries.pop(event_uuid, None)
+        for row in _report_rows(store, feed, report_id):
+            index.entries[event_uuid] = index_entry(_view(store, feed, row, orgs))
+    index.position = newest
+    index.render()
+    return index
 
 
 class IndexCache:
-    """The last index built per feed, kept while the feed does not change: nothing was
-    added (its newest date_added) or withdrawn (its count of deleted entries), and its
-    ceiling is the same."""
+    """The index of each feed, kept between requests and brought up to date on each."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[str, tuple[tuple, Index]] = {}
-
-    @staticmethod
-    def _stamp(store: Store, feed: Feed) -> tuple:
-        newest = store.one("SELECT MAX(date_added) AS n FROM feed_entries WHERE feed = ?", [feed.id])["n"]
-        deleted = store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND deleted = 1", [feed.id])["n"]
-        return feed.max_tlp, newest, deleted
+        self._held: dict[str, Index] = {}
 
     def get(self, store: Store, feed: Feed) -> Index:
         with self._lock:
-            stamp = self._stamp(store, feed)
             held = self._held.get(feed.id)
-            if held is None or held[0] != stamp:
-                held = self._held[feed.id] = (stamp, build_index(store, feed))
-            return held[1]
+            held = self._held[feed.id] = build_index(store, feed) if held is None else update_index(store, feed, held)
+            return held

@@ -78,21 +78,20 @@ class BundleMarkings:
 
     def __init__(self) -> None:
         self._texts: set[tuple[str | None, str | None]] = set()
+        self._ids: set[str] = set()
 
     def seen(self, marking_refs: str | None, granular: str | None = None) -> None:
         self._texts.add((marking_refs, granular))
 
     def seen_object(self, obj: dict) -> None:
-        for ref in references(obj):
-            self._texts.add((json.dumps([ref]), None))
+        self._ids.update(references(obj))
 
     def referenced(self) -> list[str]:
-        ids: list[str] = []
+        ids = set(self._ids)
         for refs, granular in self._texts:
-            obj = {"object_marking_refs": json.loads(refs) if refs else None,
-                   "granular_markings": json.loads(granular) if granular else None}
-            ids += references(obj)
-        return sorted(set(ids))
+            ids.update(references({"object_marking_refs": json.loads(refs) if refs else None,
+                                   "granular_markings": json.loads(granular) if granular else None}))
+        return sorted(ids)
 
     def tail(self, store: Store) -> list[str]:
         """Stored JSON of the referenced markings that may travel."""

@@ -79,6 +79,8 @@ def test_the_galaxy_table_names_techniques_as_misp_does_and_covers_the_builtin_r
     assert len(shared) > 250
     for technique in shared:
         assert misp_tags.galaxy_tag(technique) == f'misp-galaxy:disarm-techniques="{disarm_galaxy[technique]}"'
+    machinetags = set(Clusters().get("disarm-techniques").machinetags())  # the tag names MISP gives the clusters
+    assert {misp_tags.galaxy_tag(t) for t in shared} <= machinetags
     missing = set(kz.disarm.techniques) - set(disarm_galaxy)
     assert all(misp_tags.galaxy_tag(t) is None for t in missing)
 

@@ -99,3 +99,15 @@ def test_the_qalqan_taxonomy_is_a_misp_machinetag_file_holding_every_label_the_n
             namespace, _, rest = label.partition(":")
             predicate, _, quoted = rest.partition("=")
             assert namespace == "qalqan" and (predicate, json.loads(quoted)) in values, label
+
+
+def test_misp_stix_on_the_incident_bundle_download_gives_the_one_true_tlp(analyst, node, tmp_path):
+    result = node.add_incident(incident_record(tlp="amber"))
+    path = tmp_path / "incident.json"
+    path.write_bytes(analyst.get(f"/incidents/{result.incident_id}/stix.json").data)
+    converted = stix_2_to_misp(path, output_dir=tmp_path / "misp", overwrite=True)
+    assert converted.get("success") == 1, converted
+    event = MISPEvent()
+    event.load_file(str(converted["results"][0]))
+    assert [n for n in tag_names(event) if n.startswith("tlp:")] == ["tlp:amber"]
+    assert 'qalqan:verdict="fabricated"' in tag_names(event)

@@ -17,6 +17,7 @@ from .logs import get_logger
 from .metrics import Metrics
 from .metrics import blueprint as metrics_blueprint
 from .public import blueprint as public_blueprint
+from .misp.routes import blueprint as misp_blueprint
 from .taxii import blueprint as taxii_blueprint
 from .web import blueprint as web_blueprint
 
@@ -72,5 +73,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_blueprint)
     app.register_blueprint(metrics_blueprint)
     app.register_blueprint(taxii_blueprint)
+    app.register_blueprint(misp_blueprint)
     app.register_blueprint(web_blueprint)
     app.register_blueprint(public_blueprint)

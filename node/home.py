@@ -31,7 +31,7 @@ from .signing import SigningKey, key_id_of, sign, signature_of
 from .store import Store
 from .trust import TrustStore, keys_of_card
 from .verify import QUARANTINED, check as check_object
-from .wellknown import well_known_objects
+from .wellknown import QALQAN_IDENTITY_ID
 from . import wire
 
 
@@ -156,9 +156,10 @@ class Node:
 
     def _seed_feeds(self) -> None:
         """Every feed carries the well-known objects and this node's card, so any
-        STIX consumer can resolve markings, extensions and the signer."""
+        STIX consumer can resolve extensions and the signer (markings come with the
+        objects that reference them, node/markings.py)."""
         have = {r["feed"] for r in self.store.query(
-            "SELECT DISTINCT feed FROM feed_entries WHERE id = ?", [well_known_objects()[0]["id"]])}
+            "SELECT DISTINCT feed FROM feed_entries WHERE id = ?", [QALQAN_IDENTITY_ID])}
         missing = [f.id for f in self.config.feeds.values() if f.id not in have]
         if missing:
             self.ingest.seed_feeds(missing)

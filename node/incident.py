@@ -18,6 +18,7 @@ import stix2
 
 from .disarm import Disarm
 from .errors import InputError
+from .misp import tags as misp_tags
 from .policy import TLP_ORDER
 from .timefmt import parse_record_time
 from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, TLP_MARKINGS
@@ -239,7 +240,8 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
                        "extensions": {INCIDENT_CORE_EXT: core, DISINFO_EXT: disinfo}, **common}
     if record.confidence is not None:
         incident_kwargs["confidence"] = record.confidence
-    incident = _plain(stix2.Incident(**incident_kwargs))
+    misp = misp_tags.for_record(record, disarm)  # what MISP keeps (labels, report description)
+    incident = _plain(stix2.Incident(labels=misp.labels, **incident_kwargs))
     objects.append(incident)
 
     if scos:
@@ -276,8 +278,8 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
         objects.append(actor)
         relate("attributed-to", actor["id"])
 
-    report = _plain(stix2.Report(name=record.title, description=record.summary, published=now,
-                                 report_types=["threat-report"],
+    report = _plain(stix2.Report(name=record.title, description=misp.report_description, published=now,
+                                 report_types=["threat-report"], labels=misp.labels, confidence=record.confidence,
                                  object_refs=[o["id"] for o in objects], **common))
     objects.append(report)
     return Built(report_id=report["id"], incident_id=incident["id"], objects=objects)

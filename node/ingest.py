@@ -8,13 +8,14 @@ quarantined and re-verified when the trust store changes; every rejection is aud
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import policy
+from . import markings, policy
 from .errors import QalqanError
 from .incident_index import strings
 from .policy import is_node_card
@@ -190,7 +191,7 @@ class Ingest:
         self.store.insert_object(row, held)
         withheld = policy.withholds_others_variant(is_sco, ours_held, origin == OWN)
         for feed_name in [] if withheld else self._feeds_for(tlp, door, rules, own=origin == OWN):
-            self.store.add_to_feed(ids[feed_name], row, new_object=not held)
+            markings.publish(self.store, ids[feed_name], row, obj, new_object=not held)
         if obj["type"] == "report":
             self.store.add_report_refs(oid, strings(obj.get("object_refs")))  # signed is not well-formed
         if is_node_card(obj) and key_id is not None:
@@ -223,7 +224,7 @@ class Ingest:
             row = self.store.one("SELECT id, version, type, spec_version, tlp, origin FROM objects"
                                  " WHERE id = ? AND version = ?", [obj["id"], version])
             for feed_name in self._feeds_for(row["tlp"], door, rules, own=row["origin"] == OWN):
-                self.store.add_to_feed(ids[feed_name], row)
+                markings.publish(self.store, ids[feed_name], row, obj)
         return Outcome(obj["id"], version, DUPLICATE, about_held=HELD_VERSION)
 
     @staticmethod
@@ -248,9 +249,10 @@ class Ingest:
 
     def seed_feeds(self, feed_ids: list[str]) -> None:
         """Put the built-in objects and this node's card into these feeds, so any STIX
-        consumer can resolve markings, extensions and the signer. The built-in objects
-        are stored on first use with origin `builtin`; `check` would take any copy of
-        them as a duplicate, which is why they do not come through `run`."""
+        consumer can resolve extensions and the signer. The built-in objects are stored
+        on first use with origin `builtin`; `check` would take any copy of them as a
+        duplicate, which is why they do not come through `run`. The TLP markings are
+        stored but enter a feed only with an object that references them (markings.py)."""
         with self.store.transaction():
             rows = []
             for obj in well_known_objects():
@@ -264,7 +266,7 @@ class Ingest:
                 rows.append(card_row)
             for feed_id in feed_ids:
                 for row in rows:
-                    self.store.add_to_feed(feed_id, row)
+                    markings.publish(self.store, feed_id, row, json.loads(row["json"]))
 
     def release_quarantine(self, only: set[tuple] | None = None) -> Summary:
         """Re-verify quarantined objects (all, or `only` these (id, version, digest))

@@ -144,6 +144,31 @@ def _public_debunk_terms(db: sqlite_utils.Database) -> None:
                          if is_public_debunk(tlp, verdict, json.loads(text).get("revoked"))])
 
 
+def _markings_only_where_referenced(db: sqlite_utils.Database) -> None:
+    """Feeds carried every TLP marking from the start, red and amber+strict included;
+    now a marking-definition is in a feed only beside an object there that references
+    it (node/markings.py). Withdraw the others, as a DELETE through TAXII would."""
+    from .policy import NEVER_SHARED
+    from .wellknown import TLP_OF_MARKING
+    entries = db.execute("SELECT seq, feed, id FROM feed_entries"
+                         " WHERE type = 'marking-definition' AND deleted = 0").fetchall()
+    for seq, feed, marking_id in entries:
+        level = TLP_OF_MARKING.get(marking_id)
+        if level in NEVER_SHARED:
+            referenced = False
+        elif level is not None and db.execute(
+                "SELECT 1 FROM feed_entries WHERE feed = ? AND deleted = 0 AND tlp = ?"
+                " AND type != 'marking-definition' LIMIT 1", [feed, level]).fetchone():
+            referenced = True  # an object of that level is marked with it
+        else:
+            referenced = db.execute(
+                "SELECT 1 FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
+                " WHERE e.feed = ? AND e.deleted = 0 AND e.type != 'marking-definition'"
+                " AND instr(o.json, ?) > 0 LIMIT 1", [feed, '"' + marking_id + '"']).fetchone() is not None
+        if not referenced:
+            db.execute("UPDATE feed_entries SET deleted = 1, latest = 0, first = 0 WHERE seq = ?", [seq])
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -157,6 +182,7 @@ MIGRATIONS = (
               _lazy_tables_and_history),
     Migration(3, "server-side web sessions", _web_sessions),
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
+    Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -3,7 +3,7 @@ the default export is this node's own shareable objects; `--all` adds what partn
 import io
 import json
 
-from node.wellknown import well_known_objects
+from node.wellknown import TLP_MARKINGS, well_known_objects
 
 from conftest import incident_record
 from web_fixtures import import_from
@@ -22,9 +22,31 @@ def test_a_feed_export_holds_what_the_feed_carries_and_nothing_above_its_ceiling
     amber = kz.add_incident(incident_record(title="Amber", tlp="amber"))
     regional = exported_ids(kz, feed="regional")  # ceiling green
     assert green.incident_id in regional and amber.incident_id not in regional
-    assert {o["id"] for o in well_known_objects()} <= regional and kz.config.identity in regional
+    unmarked = {o["id"] for o in well_known_objects() if o["type"] != "marking-definition"}
+    assert unmarked <= regional and kz.config.identity in regional
+    assert markings_in(regional) == {TLP_MARKINGS["green"]}
     bilateral = exported_ids(kz, feed="bilateral")  # ceiling amber
     assert {green.incident_id, amber.incident_id} <= bilateral
+    assert markings_in(bilateral) == {TLP_MARKINGS["green"], TLP_MARKINGS["amber"]}
+
+
+def markings_in(ids: set[str]) -> set[str]:
+    return {i for i in ids if i.startswith("marking-definition--")}
+
+
+def test_every_export_carries_exactly_the_markings_its_objects_reference_never_red_or_amber_strict(kz, uz):
+    assert markings_in(exported_ids(kz)) == set()  # nothing recorded: nothing marked
+    kz.add_incident(incident_record(title="Clear", tlp="clear"))
+    kz.add_incident(incident_record(title="Red", tlp="red"))
+    kz.add_incident(incident_record(title="Strict", tlp="amber+strict"))
+    assert markings_in(exported_ids(kz)) == {TLP_MARKINGS["clear"]}
+    assert markings_in(exported_ids(kz, feed="public")) == {TLP_MARKINGS["clear"]}
+    theirs = uz.add_incident(incident_record(title="From UZ", tlp="green"))
+    import_from(kz, uz)
+    assert markings_in(exported_ids(kz)) == {TLP_MARKINGS["clear"]}
+    everything = exported_ids(kz, everything=True)
+    assert theirs.incident_id in everything
+    assert markings_in(everything) == {TLP_MARKINGS["clear"], TLP_MARKINGS["green"]}
 
 
 def test_red_never_leaves_and_partners_objects_only_with_everything(kz, uz):

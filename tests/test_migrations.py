@@ -4,6 +4,7 @@ two incidents of its own, one pulled from a partner, sync cursors, an admin acco
 upgraded in place, and a database newer than the code refused."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from node.app import create_app
 from node.home import Node
 from node.migrations import MIGRATIONS, SCHEMA_VERSION
 from node.store import Store
+from node.wellknown import TLP_MARKINGS
 
 from conftest import ASSETS, run_qalqan
 from nodes import running_node
@@ -82,7 +84,7 @@ def fresh_shape(tmp_path) -> dict:
 
 def test_the_steps_are_numbered_one_by_one():
     assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 4
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 5
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -93,8 +95,10 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
 
     node = Node(old_home)
     assert version(db) == SCHEMA_VERSION
-    assert data(db) == before
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4]
+    after = data(db)
+    # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
+    assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -131,8 +135,7 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         assert not any(LAZY.match(name) for name in shape(conn))
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": 2}, {"version": 3},
-                                                                                       {"version": 4}]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (2, 3, 4, 5)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -147,19 +150,38 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": 3}, {"version": 4}]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
         assert "web_sessions" in shape(conn)
 
 
+def without_markings(snapshot: dict) -> list[tuple]:
+    return [row for row in snapshot["feed_entries"] if row[5] != "marking-definition"]
+
+
+def test_step_5_leaves_in_each_feed_only_the_marking_definitions_its_objects_reference(old_home):
+    db = old_home / "data" / "qalqan.db"
+    live = "SELECT feed, id FROM feed_entries WHERE type = 'marking-definition' AND deleted = 0"
+    with connect(db) as conn:
+        assert len({r[1] for r in rows(conn, live)}) == 5  # 0.1.0 put every TLP marking in every feed
+    node = Node(old_home)
+    carried = {(r["feed"], r["id"]) for r in node.store.query(live)}
+    referenced = {(r["feed"], ref) for r in node.store.query(
+        "SELECT e.feed, o.json FROM feed_entries e JOIN objects o ON o.id = e.id AND o.version = e.version"
+        " WHERE e.deleted = 0 AND e.type != 'marking-definition'")
+        for ref in json.loads(r["json"]).get("object_marking_refs", [])}
+    assert carried == referenced and carried
+    assert not {TLP_MARKINGS["red"], TLP_MARKINGS["amber+strict"]} & {m for _, m in carried}
+
+
 def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3, 4]
+    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3, 4, 5]
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 4}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 5}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -169,7 +191,7 @@ def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
         database.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("step 3 broke")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS, migrations.Migration(3, "broken", broken)))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*MIGRATIONS[:2], migrations.Migration(3, "broken", broken)))
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
     with pytest.raises(RuntimeError, match="step 3 broke"):
         Store(db)
@@ -205,7 +227,7 @@ def test_step_4_marks_the_public_debunks_indexed_before_it(kz):
     kz.store.close()
     with connect(db) as conn:  # as a schema-3 database held it: no public terms yet
         conn.execute("DELETE FROM web_incident_terms WHERE kind = ?", [PUBLIC_TERM[0]])
-        conn.execute("DELETE FROM schema_history WHERE version = 4")
+        conn.execute("DELETE FROM schema_history WHERE version >= 4")
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     store = Store(db)
     assert [r["incident_id"] for r in store.query(term, list(PUBLIC_TERM))] == [public]

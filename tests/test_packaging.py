@@ -31,6 +31,8 @@ for name in EXTENSION_SCHEMAS.values():
     assert schema(name)["$schema"], name
 from node.disarm import Disarm
 assert len(Disarm.builtin().techniques) > 300 and Disarm.builtin().name("T0023")
+from node.misp import tags as misp_tags
+assert misp_tags.taxonomy()["namespace"] == "qalqan" and misp_tags.galaxy_tag("T0023")
 client = create_app(sys.argv[1]).test_client()
 for path in ("/login", "/assets/qalqan.css", "/assets/vendor/chartjs/chart.umd.min.js"):
     response = client.get(path)

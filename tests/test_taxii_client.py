@@ -183,7 +183,7 @@ def test_the_public_feed_needs_no_credentials(world):
     collection = world.collection("public")
     assert collection.can_read and not collection.can_write
     objects = collection.get_objects()["objects"]
-    assert {o["type"] for o in objects} >= {"marking-definition", "identity"}
+    assert {o["type"] for o in objects} >= {"extension-definition", "identity"}
 
 
 def test_a_repeated_post_counts_duplicates_as_successes(world, posted):

@@ -93,7 +93,7 @@ def test_a_feed_file_added_while_serving_becomes_a_collection(served):
     assert feed_id in listed
     # Like any feed, it carries the well-known objects and the node's card.
     objects = get(world, world.api + f"collections/{feed_id}/objects/").get_json(force=True)["objects"]
-    assert {"marking-definition", "identity"} <= {o["type"] for o in objects}
+    assert {"extension-definition", "identity"} <= {o["type"] for o in objects}
 
 
 def _break(path) -> str:

@@ -14,6 +14,7 @@ from ..errors import InputError, QalqanError
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
 from ..incident_index import disinfo_of, strings
+from ..markings import MARKING, BundleMarkings
 from . import blueprint
 from .forms import IncidentForm
 from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, describe_observable, indexed_incident,
@@ -181,13 +182,18 @@ def incident_show(incident_id: str):
 @blueprint.route("/incidents/<incident_id>/stix.json")
 def incident_bundle(incident_id: str):
     """The incident's STIX objects as a bundle: stored canonical JSON, byte for byte,
-    plus the signer's card so the file verifies on its own (`qalqan verify`)."""
+    plus the signer's card so the file verifies on its own (`qalqan verify`), and the
+    marking-definitions they reference (node/markings.py)."""
     node = current_node()
     stored = _stored(incident_id)
     entry = indexed_incident(node.store, incident_id) or {}
-    rows = bundle_rows(incident_id, entry.get("report_id"))
+    rows = [r for r in bundle_rows(incident_id, entry.get("report_id")) if r["type"] != MARKING]
     card = node.store.one("SELECT id, json FROM objects WHERE id = ? AND latest = 1", [stored["created_by"] or ""])
     texts = [r["json"] for r in rows] + ([card["json"]] if card and card["id"] not in {r["id"] for r in rows} else [])
+    markings = BundleMarkings()
+    for text in texts:
+        markings.seen_object(json.loads(text))
+    texts += markings.tail(node.store)
     body = '{"type":"bundle","id":"bundle--%s","objects":[\n%s\n]}\n' % (uuid.uuid4(), ",\n".join(texts))
     return Response(body, mimetype="application/stix+json;version=2.1", headers={
         "Content-Disposition": f'attachment; filename="{incident_id}.json"'})

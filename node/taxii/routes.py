@@ -171,7 +171,7 @@ def _read(feed: Feed, filters, endpoint_name: str, object_id: str | None = None,
     scope = paging.scope_of(endpoint_name, feed.id, object_id, filters.raw, current_caller().binding)
     after = filters.added_after
     if filters.next is not None:
-        after = paging.read_token(secret, filters.next, scope)
+        after = paging.start(paging.read_token(secret, filters.next, scope), filters.added_after)
     max_bytes = int(current_node().config["taxii.max_page_bytes"])
     page = queries.read_page(current_node().store, feed, filters, after, object_id, with_json, max_bytes)
     token = paging.make_token(secret, page.position, scope) if page.more else None

@@ -175,9 +175,10 @@ def list_trusted(node: Node) -> list[dict]:
 
 
 def remove_trust(node: Node, ref: str, by: str = "cli") -> dict:
-    """Unpin a card, named by the node's name or its identity id. This node's own card
-    cannot be removed, nor one a peer in config.yaml depends on (remove the peer first)."""
-    matches = [c for c in list_trusted(node) if ref in (c["identity"], c["name"])]
+    """Unpin a card, named by its identity id, its name (the organisation) or the name of
+    a peer it speaks for. This node's own card cannot be removed, nor one a peer in
+    config.yaml depends on (remove the peer first)."""
+    matches = [c for c in list_trusted(node) if ref in (c["identity"], c["name"], *c["peers"])]
     if not matches:
         raise InputError(f"NAME: no pinned card of a node named {ref!r} (`qalqan trust list` shows them)")
     if len(matches) > 1:

@@ -116,7 +116,7 @@ def discovery():
     config = current_node().config
     return json_response({
         "title": f"Qalqan node {config.name} ({config['node.country']})",
-        "description": "Disinformation incidents as signed STIX 2.1 objects.",
+        "description": f"Disinformation incidents as signed STIX 2.1 objects, by {current_node().organisation()}.",
         "default": API_ROOT,
         "api_roots": [API_ROOT],
     })

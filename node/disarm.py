@@ -109,6 +109,12 @@ class Disarm:
         return [(name, techs) for name, techs in groups.items() if techs]
 
 
+def technique_reference(technique_id: str) -> dict:
+    """The external reference that names a DISARM technique by its id, so a relation to
+    it survives DISARM giving the technique another STIX id in a later release."""
+    return {"source_name": "DISARM", "external_id": technique_id}
+
+
 def parse_bundle(raw: bytes) -> list[dict]:
     """The objects of a DISARM STIX bundle, or NotADisarmBundle saying what is wrong."""
     try:

@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 import stix2
 
-from .disarm import Disarm
+from .countries import location_properties
+from .disarm import Disarm, technique_reference
 from .errors import InputError
+from .platforms import account_type
 from .policy import TLP_ORDER
 from .timefmt import parse_record_time
-from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, TLP_MARKINGS
+from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, INCIDENT_TIMES_EXT, TLP_MARKINGS
 
 VERDICTS = ("false", "misleading", "manipulated", "fabricated", "satire", "unverified")
 FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_seen", "platforms", "target_countries",
@@ -187,6 +189,12 @@ def _plain(obj) -> dict:
     return json.loads(obj.serialize())
 
 
+def incident_times(record: Record) -> dict:
+    """Top-level `first_seen`/`last_seen` of the incident (declared by INCIDENT_TIMES_EXT):
+    STIX 2.1's incident has no such properties, OpenCTI reads them there."""
+    return {"first_seen": record.first_seen, **({"last_seen": record.last_seen} if record.last_seen else {})}
+
+
 @dataclass
 class Built:
     report_id: str
@@ -212,7 +220,7 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
     scos = [_plain(stix2.URL(value=u, object_marking_refs=marking)) for u in record.urls]
     hosts = _unique([urlsplit(u).netloc.rsplit("@", 1)[-1].split(":")[0] for u in record.urls])
     scos += [_plain(stix2.DomainName(value=h, object_marking_refs=marking)) for h in hosts if h]
-    scos += [_plain(stix2.UserAccount(account_type=a["platform"], account_login=a["login"],
+    scos += [_plain(stix2.UserAccount(account_type=account_type(a["platform"]), account_login=a["login"],
                                       object_marking_refs=marking)) for a in record.accounts]
     scos += [_plain(stix2.File(hashes={"SHA-256": h}, object_marking_refs=marking)) for h in record.media_sha256]
     objects += scos
@@ -235,8 +243,10 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
     if record.fact_check_url:
         refs.append({"source_name": "fact-check", "url": record.fact_check_url})
     incident_kwargs = {"id": f"incident--{incident_uuid}", "name": record.title, "description": record.summary,
-                       "lang": record.language, "external_references": refs,
-                       "extensions": {INCIDENT_CORE_EXT: core, DISINFO_EXT: disinfo}, **common}
+                       "lang": record.language, "external_references": refs, **incident_times(record),
+                       "extensions": {INCIDENT_CORE_EXT: core, DISINFO_EXT: disinfo,
+                                      INCIDENT_TIMES_EXT: {"extension_type": "toplevel-property-extension"}},
+                       **common}
     if record.confidence is not None:
         incident_kwargs["confidence"] = record.confidence
     incident = _plain(stix2.Incident(**incident_kwargs))
@@ -248,14 +258,14 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
             first_observed=record.first_seen, last_observed=last, number_observed=1,
             object_refs=[s["id"] for s in scos], **common)))
 
-    def relate(kind: str, target: str) -> None:
+    def relate(kind: str, target: str, **extra) -> None:
         objects.append(_plain(stix2.Relationship(relationship_type=kind, source_ref=incident["id"],
-                                                 target_ref=target, **common)))
+                                                 target_ref=target, **extra, **common)))
 
     for technique_id in record.disarm:
         technique = disarm.techniques.get(technique_id)
         if technique is not None:
-            relate("uses", technique.stix_id)
+            relate("uses", technique.stix_id, external_references=[technique_reference(technique_id)])
     def shared(stix_type: str, key: str, make: Callable[[str], dict]) -> dict:
         # Carries the incident's TLP, so it goes exactly where the incident goes.
         oid = scoped_id(stix_type, key, record.tlp)
@@ -267,7 +277,8 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
         return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
 
     for cc in record.target_countries:
-        location = shared("location", cc, lambda oid: _plain(stix2.Location(id=oid, country=cc, **common)))
+        location = shared("location", cc,
+                          lambda oid: _plain(stix2.Location(id=oid, **location_properties(cc), **common)))
         objects.append(location)
         relate("targets", location["id"])
     if record.threat_actor:

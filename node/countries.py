@@ -14,10 +14,12 @@ def _table() -> dict[str, dict]:
     return json.loads(resources.files(__package__).joinpath("data/countries.json").read_text("utf-8"))
 
 
+def is_country(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code in use (KZ), not merely two letters (XK, ZZ)."""
+    return code in _table()
+
+
 def location_properties(code: str) -> dict:
-    """`name`, `country` and, where M49 places it, `region` of a country location. A
-    code ISO 3166-1 does not assign (a user-assigned one such as XK) is its own name."""
-    known = _table().get(code)
-    if known is None:
-        return {"name": code, "country": code}
+    """`name`, `country` and, where M49 places it, `region` of a country location."""
+    known = _table()[code]
     return {"name": known["name"], "country": code, **({"region": known["region"]} if known["region"] else {})}

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import stix2
 
-from .countries import location_properties
+from .countries import is_country, location_properties
 from .disarm import Disarm, technique_reference
 from .errors import InputError
 from .platforms import account_type
@@ -130,7 +130,7 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
             raise InputError(f"platforms: {p!r} is not a platform name such as telegram or tiktok")
     countries = _list(data, "target_countries")
     for c in countries:
-        if not isinstance(c, str) or not COUNTRY_RE.match(c):
+        if not isinstance(c, str) or not COUNTRY_RE.match(c) or not is_country(c):
             raise InputError(f"target_countries: {c!r} is not an ISO 3166-1 alpha-2 code such as KZ")
     techniques = _list(data, "disarm")
     for t in techniques:

@@ -77,6 +77,7 @@ def test_an_unquoted_yaml_false_is_the_verdict_false(kz):
     ({"disarm": ["T9999"]}, "disarm"),
     ({"disarm": ["X1"]}, "disarm"),
     ({"target_countries": ["Kazakhstan"]}, "target_countries"),
+    ({"target_countries": ["XK"]}, "target_countries"),
     ({"share": ["nowhere"]}, "share"),
     ({"colour": "red"}, "colour"),
 ])

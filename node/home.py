@@ -237,6 +237,7 @@ class Node:
         summary = self.ingest.run(signed, Door(OWN, share=share), batch=len(signed) + 1)
         if summary.failures:
             raise QalqanError("the incident could not be stored: " + summary.failures[0].reason)
+        self.ingest.add_reference(self.disarm.release_objects(record.disarm), share)  # for OpenCTI's feeds
         return IncidentResult(built.report_id, built.incident_id, summary)
 
     # -- files -----------------------------------------------------------------

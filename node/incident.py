@@ -19,6 +19,7 @@ import stix2
 from .countries import is_country, location_properties
 from .disarm import Disarm, technique_reference
 from .errors import InputError
+from .fimi import fimi_objects
 from .platforms import account_type
 from .policy import TLP_ORDER
 from .timefmt import parse_record_time
@@ -291,4 +292,5 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
                                  report_types=["threat-report"],
                                  object_refs=[o["id"] for o in objects], **common))
     objects.append(report)
+    objects += fimi_objects(record.claim, record.accounts, incident["id"], scos, shared, common)  # not in the report
     return Built(report_id=report["id"], incident_id=incident["id"], objects=objects)

@@ -19,6 +19,9 @@ NODE_KEYS_EXT = "extension-definition--c5ae75e5-432e-4f1b-b912-5676bc4f66e2"
 DISINFO_EXT = "extension-definition--98729189-cdcd-48d3-84e1-9d141d145eed"
 # Top-level first_seen/last_seen on an incident, where OpenCTI reads them.
 INCIDENT_TIMES_EXT = "extension-definition--349af914-a86d-44ac-b70c-8bb11c480fbe"
+# OpenCTI's FIMI object types, declared as new SDOs (feeds with `profile: opencti`).
+NARRATIVE_EXT = "extension-definition--1eadfb10-307e-478f-9cd0-e1449209e2a0"
+CHANNEL_EXT = "extension-definition--69f4c98f-9590-4b59-a482-a408f15bf239"
 INCIDENT_CORE_EXT = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
 TLP2_EXT = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 SCO_NAMESPACE = "00abedb4-aa42-466c-9c01-fed23315a9b7"
@@ -102,6 +105,16 @@ def well_known_objects() -> tuple[dict, ...]:
             "and last appeared, where OpenCTI and other importers read them.",
             kind="toplevel-property-extension", properties=("first_seen", "last_seen"),
         ),
+        _extension_definition(
+            NARRATIVE_EXT, "Narrative (OpenCTI FIMI)", "narrative-v1.json",
+            "A new SDO of type 'narrative' as OpenCTI defines it: a storyline that disinformation pushes "
+            "(name, description). Qalqan makes one of an incident's claim.", kind="new-sdo",
+        ),
+        _extension_definition(
+            CHANNEL_EXT, "Channel (OpenCTI FIMI)", "channel-v1.json",
+            "A new SDO of type 'channel' as OpenCTI defines it: an outlet that spreads content (name, "
+            "channel_types). Qalqan makes one of each account an incident records.", kind="new-sdo",
+        ),
     )
 
 
@@ -121,4 +134,6 @@ EXTENSION_SCHEMAS = {
     NODE_KEYS_EXT: "node-keys-v1.json",
     DISINFO_EXT: "disinformation-incident-v1.json",
     INCIDENT_TIMES_EXT: "incident-times-v1.json",
+    NARRATIVE_EXT: "narrative-v1.json",
+    CHANNEL_EXT: "channel-v1.json",
 }

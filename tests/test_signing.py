@@ -107,7 +107,9 @@ def test_every_object_type_the_node_emits_survives_a_stix2_round_trip(kz):
             "url", "domain-name", "user-account", "file", "marking-definition", "extension-definition"} <= types
     public = kz.signing_key.private_key.public_key()
     for obj in emitted:
-        again = json.loads(stix2.parse(obj, allow_custom=True).serialize())
+        parsed = stix2.parse(obj, allow_custom=True)
+        # OpenCTI's narrative and channel are types stix2 does not know: it passes them on as dicts.
+        again = parsed if obj["type"] in ("narrative", "channel") else json.loads(parsed.serialize())
         assert again == obj, obj["type"]
         assert canonical(again) == canonical(obj)
         if obj.get("created_by_ref") == kz.config.identity:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
+
+from loopback_http import json_server
 
 OPERATION = re.compile(r"(mutation|query)\s+(\w+)[^{]*\{\s*(\w+)")
 
@@ -39,26 +39,8 @@ def pycti_client() -> Iterator[tuple[object, GraphqlRecorder]]:
     from pycti import OpenCTIApiClient
     recorder = GraphqlRecorder()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            data = json.dumps(recorder.answer(body)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(handler):
+        return 200, recorder.answer(json.loads(handler.rfile.read(int(handler.headers["Content-Length"]))))
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        client = OpenCTIApiClient(f"http://127.0.0.1:{server.server_port}", "recorder-token",
-                                  perform_health_check=False, log_level="error")
-        yield client, recorder
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(answer, method="POST") as url:
+        yield OpenCTIApiClient(url, "recorder-token", perform_health_check=False, log_level="error"), recorder

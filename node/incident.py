@@ -21,6 +21,7 @@ from .disarm import Disarm, technique_reference
 from .errors import InputError
 from .fimi import fimi_objects
 from .platforms import account_type
+from .signing import SIGNATURE_EXT
 from .policy import TLP_ORDER
 from .timefmt import parse_record_time
 from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, INCIDENT_TIMES_EXT, TLP_MARKINGS
@@ -190,6 +191,21 @@ def _plain(obj) -> dict:
     return json.loads(obj.serialize())
 
 
+_VERSION_KEYS = ("created", "modified", "extensions")
+
+
+def current_version(held: dict, fresh: dict) -> dict:
+    """The node's own shared object as this release writes it: `held` when it says the
+    same, else a new version of it (its `created`, a new `modified`), so a location made
+    before locations had names gets one, once."""
+    def content(obj: dict) -> dict:
+        ext = {k: v for k, v in (obj.get("extensions") or {}).items() if k != SIGNATURE_EXT}
+        return {**{k: v for k, v in obj.items() if k not in _VERSION_KEYS}, "extensions": ext}
+    if content(held) == content(fresh):
+        return held
+    return {**fresh, "created": held["created"]}
+
+
 def incident_times(record: Record) -> dict:
     """Top-level `first_seen`/`last_seen` of the incident (declared by INCIDENT_TIMES_EXT):
     STIX 2.1's incident has no such properties, OpenCTI reads them there."""
@@ -274,7 +290,7 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
         if held is None:
             return make(oid)
         if held.get("created_by_ref") == node_identity:
-            return held
+            return current_version(held, make(oid))
         return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
 
     for cc in record.target_countries:

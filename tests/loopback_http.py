@@ -29,7 +29,16 @@ def json_server(answer: Callable[[BaseHTTPRequestHandler], tuple[int, object]], 
             pass
 
     setattr(Handler, f"do_{method}", Handler.respond)  # http.server's naming
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving_handler(Handler) as url:
+        yield url
+
+
+@contextmanager
+def serving_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 on a port the OS picks, each request on a daemon
+    thread (one that never ends does not hold up the test's end). Yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

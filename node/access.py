@@ -21,7 +21,7 @@ from . import tokens
 from .config import NAME_RE, Feed
 from .errors import InputError
 from .logs import printable
-from .policy import NEVER_SHARED, TLP_ORDER
+from .policy import FEED_PROFILES, NEVER_SHARED, TLP_ORDER
 
 if TYPE_CHECKING:
     from .home import Node
@@ -46,8 +46,9 @@ def _check_name(name: str, what: str) -> None:
 # -- feeds -----------------------------------------------------------------------------
 
 def add_feed(node: Node, name: str, max_tlp: str, title: str | None = None, description: str = "",
-             by: str = "cli") -> Feed:
-    """A new feed file feeds/NAME.yaml with a fresh UUIDv4 id and no readers or writers."""
+             by: str = "cli", profile: str | None = None) -> Feed:
+    """A new feed file feeds/NAME.yaml with a fresh UUIDv4 id and no readers or writers;
+    `profile` (policy.FEED_PROFILES) adds the objects of one kind of subscriber."""
     _check_name(name, "NAME")
     if max_tlp not in TLP_ORDER:
         raise InputError(f"--max-tlp: must be one of {', '.join(TLP_ORDER)}")
@@ -60,6 +61,8 @@ def add_feed(node: Node, name: str, max_tlp: str, title: str | None = None, desc
     def fill(data: dict) -> None:
         data.update({"id": str(uuid.uuid4()), "title": title or name, "description": description,
                      "max_tlp": max_tlp, "readers": [], "writers": []})
+        if profile is not None:
+            data["profile"] = profile
     config_mod.update_feed(node.home, name, fill, create=True)
     _reload(node)
     feed = node.config.feed(name)
@@ -175,9 +178,10 @@ def list_trusted(node: Node) -> list[dict]:
 
 
 def remove_trust(node: Node, ref: str, by: str = "cli") -> dict:
-    """Unpin a card, named by the node's name or its identity id. This node's own card
-    cannot be removed, nor one a peer in config.yaml depends on (remove the peer first)."""
-    matches = [c for c in list_trusted(node) if ref in (c["identity"], c["name"])]
+    """Unpin a card, named by its identity id, its name (the organisation) or the name of
+    a peer it speaks for. This node's own card cannot be removed, nor one a peer in
+    config.yaml depends on (remove the peer first)."""
+    matches = [c for c in list_trusted(node) if ref in (c["identity"], c["name"], *c["peers"])]
     if not matches:
         raise InputError(f"NAME: no pinned card of a node named {ref!r} (`qalqan trust list` shows them)")
     if len(matches) > 1:
@@ -209,6 +213,9 @@ def add_access_commands(command, groups: dict) -> None:
                    help="the most restricted TLP the feed carries")
     p.add_argument("--title", help="the collection's title (default: NAME)")
     p.add_argument("--description", default="")
+    p.add_argument("--profile", choices=FEED_PROFILES,
+                   help="opencti: also carry OpenCTI's narrative and channel objects and the DISARM objects "
+                        "incidents relate to (docs/data-model.md, \"Feeds for OpenCTI\")")
     p.set_defaults(run=cmd_feed_add)
     p = feed.add_parser("grant", parents=[home], help="let peer PEER read and/or write FEED (name or id)")
     p.add_argument("feed")
@@ -264,12 +271,12 @@ def _when(us: int | None) -> str:
 def cmd_feed_list(args) -> int:
     for f in _node(args).config.feeds.values():
         print(f"{f.name}  {f.id}  max {f.max_tlp}  readers: {', '.join(f.readers) or '-'}  "
-              f"writers: {', '.join(f.writers) or '-'}  ({f.title})")
+              f"writers: {', '.join(f.writers) or '-'}  ({f.title})" + (f"  profile {f.profile}" if f.profile else ""))
     return 0
 
 
 def cmd_feed_add(args) -> int:
-    feed = add_feed(_node(args), args.name, args.max_tlp, args.title, args.description)
+    feed = add_feed(_node(args), args.name, args.max_tlp, args.title, args.description, profile=args.profile)
     print(f"feed {feed.name} {feed.id} (up to TLP:{feed.max_tlp.upper()}); nobody may read it yet: "
           f"`qalqan feed grant {feed.name} PEER --read`")
     return 0

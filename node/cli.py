@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, logs
+from .logs import printable
 from .access import add_access_commands
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
@@ -49,10 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--country", required=True)
     p.add_argument("--url", help="public base URL with no path, e.g. http://127.0.0.1:8001")
+    p.add_argument("--org", help="the organisation the node speaks for, the card's name "
+                                 "(default: --name); --name stays the short name peers call it by")
     p.set_defaults(run=cmd_init)
 
     p = command("card", "print this node's card (its signed identity) as JSON")
     p.add_argument("--fingerprint", action="store_true", help="print only its fingerprint, to compare out of band")
+    p.add_argument("--org", help="publish a new card version naming this organisation, then print it")
     p.set_defaults(run=cmd_card)
 
     peer = command("peer", "manage partner nodes").add_subparsers(dest="peer_command", required=True)
@@ -157,14 +161,15 @@ def _read_card(path: str | None) -> dict:
 
 def cmd_init(args) -> int:
     from .home import init_home
-    identity, key_id = init_home(Path(args.home), args.name, args.country, args.url)
+    identity, key_id = init_home(Path(args.home), args.name, args.country, args.url, args.org)
     print(f"identity {identity}")
     print(f"key {key_id}")
     return 0
 
 
 def cmd_card(args) -> int:
-    card = open_node(args).card()
+    node = open_node(args)
+    card = node.set_organisation(args.org) if args.org is not None else node.card()
     if args.fingerprint:
         from .trust import card_fingerprint
         print(card_fingerprint(card))
@@ -295,12 +300,13 @@ def cmd_status(args) -> int:
         print(json.dumps(status, indent=2))
         return 0
     print(f"node {status['name']} ({status['country']}) {status['identity']}")
+    print(printable(f"organisation {status['organisation']}"))
     print(f"key {status['key_id']}")
     counts = status["counts"]
     print("objects by type: " + (", ".join(f"{k} {v}" for k, v in counts["by_type"].items()) or "none"))
     print("objects by TLP: " + (", ".join(f"{k} {v}" for k, v in counts["by_tlp"].items()) or "none"))
     print(f"quarantine: {counts['quarantine']}; rejected so far: {counts['rejected']}")
-    print(f"trusted nodes: {', '.join(c['name'] or c['identity'] for c in status['trusted'])}")
+    print(printable(f"trusted nodes: {', '.join(c['name'] or c['identity'] for c in status['trusted'])}"))
     for peer in status["peers"]:
         when = us_to_taxii(peer["last_success"]) if peer.get("last_success") else "never"
         line = (f"peer {peer['name']}: last sync {when}; received {peer.get('received', 0)}, accepted "

@@ -17,7 +17,7 @@ import yaml
 
 from . import strictyaml
 from .errors import ConfigError
-from .policy import TLP_ORDER, FeedRule
+from .policy import FEED_PROFILES, TLP_ORDER, FeedRule
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -120,13 +120,14 @@ class Feed:
     max_tlp: str
     readers: list[str]
     writers: list[str]
+    profile: str | None = None  # policy.FEED_PROFILES: extra objects for one kind of subscriber
 
     @property
     def is_public(self) -> bool:
         return "public" in self.readers
 
     def rule(self) -> FeedRule:
-        return FeedRule(self.name, self.max_tlp, frozenset(self.writers), frozenset(self.readers))
+        return FeedRule(self.name, self.max_tlp, frozenset(self.writers), frozenset(self.readers), self.profile)
 
     def may_read(self, peer: str | None) -> bool:
         return self.is_public or (peer is not None and peer in self.readers)
@@ -313,7 +314,7 @@ def check_pem_file(file: Path, what: str, where: str) -> None:
                           + (" (unencrypted)" if what == "private key" else "")) from None
 
 
-FEED_KEYS = ("id", "title", "description", "max_tlp", "readers", "writers")
+FEED_KEYS = ("id", "title", "description", "max_tlp", "readers", "writers", "profile")
 
 
 def load_feeds(folder: Path) -> dict[str, Feed]:
@@ -353,8 +354,11 @@ def load_feed(path: Path) -> Feed:
         lists[key] = value
     if "public" in lists["writers"]:
         raise ConfigError(f"{path}: key 'writers': 'public' cannot write")
+    profile = data.get("profile")
+    if profile is not None and profile not in FEED_PROFILES:
+        raise ConfigError(f"{path}: key 'profile': must be one of {', '.join(FEED_PROFILES)} (or absent)")
     return Feed(name=name, id=data["id"], title=str(data["title"]), description=str(data.get("description") or ""),
-                max_tlp=data["max_tlp"], **lists)
+                max_tlp=data["max_tlp"], profile=profile, **lists)
 
 
 def default_feeds() -> dict[str, dict]:

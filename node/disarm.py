@@ -50,11 +50,12 @@ class Tactic:
 
 class Disarm:
     def __init__(self, techniques: dict[str, Technique] | None = None, tactics: list[Tactic] | None = None,
-                 source: str = "none", release: dict | None = None):
+                 source: str = "none", release: dict | None = None, bundle: dict[str, dict] | None = None):
         self.techniques = techniques or {}
         self.tactics = tactics or []
         self.source = source            # "built-in" or the bundle's path
         self.release = release or {}    # what is known of the release (see compact_reference)
+        self.bundle = bundle or {}      # id → object of the full bundle in config (none built in)
 
     @property
     def loaded(self) -> bool:
@@ -72,10 +73,12 @@ class Disarm:
         except OSError as exc:
             raise ConfigError(f"config.yaml: key 'disarm': {path} cannot be read ({exc.strerror})") from None
         try:
-            return cls.from_reference(compact_reference(parse_bundle(raw), source_sha256=_sha256(raw)),
-                                      source=str(path))
+            objects = parse_bundle(raw)
+            disarm = cls.from_reference(compact_reference(objects, source_sha256=_sha256(raw)), source=str(path))
         except NotADisarmBundle as exc:
             raise ConfigError(f"config.yaml: key 'disarm': {path} {exc}") from None
+        disarm.bundle = {o["id"]: o for o in objects if isinstance(o.get("id"), str)}
+        return disarm
 
     @classmethod
     def builtin(cls) -> "Disarm":
@@ -97,6 +100,22 @@ class Disarm:
         if self.loaded and technique_id not in self.techniques:
             raise InputError(f"{field}: {technique_id} is not a technique of the loaded DISARM framework")
 
+    def release_objects(self, technique_ids: list[str]) -> list[dict]:
+        """The full bundle's attack-patterns of these techniques, unchanged, each after
+        the author and markings it references (those the bundle holds), each once; none
+        with the built-in reference, which holds no objects."""
+        chosen: dict[str, dict] = {}
+        for technique_id in technique_ids:
+            technique = self.techniques.get(technique_id)
+            pattern = self.bundle.get(technique.stix_id) if technique else None
+            if pattern is None:
+                continue
+            for ref in [pattern.get("created_by_ref"), *(pattern.get("object_marking_refs") or [])]:
+                if isinstance(ref, str) and ref in self.bundle:
+                    chosen.setdefault(ref, self.bundle[ref])
+            chosen.setdefault(pattern["id"], pattern)
+        return list(chosen.values())
+
     def name(self, technique_id: str) -> str | None:
         t = self.techniques.get(technique_id)
         return t.name if t else None
@@ -107,6 +126,12 @@ class Disarm:
         for tech in self.techniques.values():
             groups.setdefault(tech.tactics[0] if tech.tactics else "Other", []).append(tech)
         return [(name, techs) for name, techs in groups.items() if techs]
+
+
+def technique_reference(technique_id: str) -> dict:
+    """The external reference that names a DISARM technique by its id, so a relation to
+    it survives DISARM giving the technique another STIX id in a later release."""
+    return {"source_name": "DISARM", "external_id": technique_id}
 
 
 def parse_bundle(raw: bytes) -> list[dict]:

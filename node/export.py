@@ -2,17 +2,20 @@
 
 A feed's export is what a reader of that feed would get (its TLP ceiling applied); the
 default export is this node's own shareable objects with the built-in ones, and
-`everything` adds what partners sent. amber+strict and red objects never leave, and the
-marking-definitions that go with the objects are those they reference (node/markings.py).
+`everything` adds what partners sent. amber+strict and red objects never leave; the
+marking-definitions that go with the objects are those they reference (node/markings.py);
+objects for one feed profile only (OpenCTI's narrative and channel) leave only in the
+export of a feed with that profile.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from typing import IO, Iterator
 
 from .config import Feed
 from .markings import MARKING, BundleMarkings
-from .policy import NEVER_SHARED, TLP_ORDER, may_carry
+from .policy import NEVER_SHARED, OPENCTI_TYPES, TLP_ORDER, may_carry, profile_of
 from .store import Store
 
 PAGE = 1000
@@ -23,7 +26,7 @@ _COLUMNS = ("o.json, o.type, json_extract(o.json, '$.object_marking_refs') AS ma
 
 def write_bundle(store: Store, out: IO[str], feed: Feed | None = None, everything: bool = False) -> int:
     """Write a STIX bundle; returns the number of objects."""
-    rows = _feed_rows(store, feed) if feed is not None else _held_rows(store, everything)
+    rows = _feed_rows(store, feed) if feed is not None else _for_every_reader(_held_rows(store, everything))
     out.write('{"type":"bundle","id":"bundle--%s","objects":[' % uuid.uuid4())
     markings = BundleMarkings()
     count = 0
@@ -50,6 +53,15 @@ def _feed_rows(store: Store, feed: Feed) -> Iterator[dict]:
            f" WHERE e.feed = ? AND e.deleted = 0 AND e.latest = 1 AND e.tlp IN ({allowed})"
            f" AND e.seq > ? ORDER BY e.seq LIMIT {PAGE}")
     return _paged(store, sql, [feed.id])
+
+
+def _for_every_reader(rows: Iterator[dict]) -> Iterator[dict]:
+    """Rows of no feed profile. Only an object that names a profile type's id can be of
+    one, so the others are not parsed."""
+    markers = tuple(f'"{t}--' for t in OPENCTI_TYPES) + tuple(f'"type":"{t}"' for t in OPENCTI_TYPES)
+    for row in rows:
+        if not any(m in row["json"] for m in markers) or profile_of(json.loads(row["json"])) is None:
+            yield row
 
 
 def _held_rows(store: Store, everything: bool) -> Iterator[dict]:

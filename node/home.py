@@ -35,8 +35,11 @@ from .wellknown import QALQAN_IDENTITY_ID
 from . import wire
 
 
-def init_home(home: Path, name: str, country: str, url: str | None = None) -> tuple[str, str]:
-    """Make a node's home: config, key pair, card, default feeds, database."""
+def init_home(home: Path, name: str, country: str, url: str | None = None,
+              organisation: str | None = None) -> tuple[str, str]:
+    """Make a node's home: config, key pair, card, default feeds, database. The card's
+    `name` is `organisation` (who the node is to partners and importers), else `name`
+    (the short name peers call the node by)."""
     home = Path(home)
     key_path = home / "keys" / "node.key"
     if key_path.exists():
@@ -50,6 +53,8 @@ def init_home(home: Path, name: str, country: str, url: str | None = None) -> tu
                 check(value)
         except ValueError as exc:
             raise InputError(f"{option}: {value!r} {exc}") from None
+    if organisation is not None:
+        keys_mod.check_organisation(organisation)
     if url is not None and url.rstrip("/").count("/") > 2:
         raise InputError("--url: give the base URL with no path, e.g. http://127.0.0.1:8001")
     identity = f"identity--{uuid.uuid4()}"
@@ -74,7 +79,7 @@ def init_home(home: Path, name: str, country: str, url: str | None = None) -> tu
     for feed_name, feed in config_mod.default_feeds().items():
         config_mod.write_yaml(home / "feeds" / f"{feed_name}.yaml", feed)
     node = Node(home)
-    card = make_card(identity, name, country, key)
+    card = make_card(identity, organisation or name, country, key)
     node.trust.pin(card)
     node.ingest.run([card], Door(OWN))
     return identity, key_id_of(key.public_key())
@@ -233,6 +238,7 @@ class Node:
         summary = self.ingest.run(signed, Door(OWN, share=share), batch=len(signed) + 1)
         if summary.failures:
             raise QalqanError("the incident could not be stored: " + summary.failures[0].reason)
+        self.ingest.add_reference(self.disarm.release_objects(record.disarm), share)  # for OpenCTI's feeds
         return IncidentResult(built.report_id, built.incident_id, summary)
 
     # -- files -----------------------------------------------------------------
@@ -294,14 +300,29 @@ class Node:
         chosen = self.config.feed(feed) if feed is not None else None
         return export_mod.write_bundle(self.store, out, chosen, everything)
 
+    def _publish_card(self, card: dict) -> None:
+        """Store (and so pin and serve) a new version of this node's card."""
+        summary = self.ingest.run([card], Door(OWN))
+        if summary.failures:
+            raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
+
+    def organisation(self) -> str:
+        """Who this node is: its card's name (the organisation, or the short name of a
+        node made without --org)."""
+        return self.card()["name"]
+
+    def set_organisation(self, organisation: str, by: str = "cli") -> dict:
+        """Publish a card version naming `organisation`, signed by the current key;
+        partners take it like a rotation's card. Returns the card."""
+        card = keys_mod.renamed_card(self.card(), self.signing_key, organisation)
+        self._publish_card(card)
+        self._audit("card-renamed", by, f"card version {card['modified']} names {organisation!r}")
+        return card
+
     def rotate_key(self, revoke_old: bool = False, by: str = "cli") -> str:
         """Make a new signing key and publish a new card version listing it, signed by
         the current key so partners accept it (signing.md: rotation). Returns the new key id."""
-        def publish(card: dict) -> None:
-            summary = self.ingest.run([card], Door(OWN))
-            if summary.failures:
-                raise QalqanError("the new card could not be stored: " + summary.failures[0].reason)
-        key_id = keys_mod.rotate(self.home / "keys", self.card(), self.signing_key, publish, revoke_old)
+        key_id = keys_mod.rotate(self.home / "keys", self.card(), self.signing_key, self._publish_card, revoke_old)
         self._finish_rotation()
         self._audit("key-rotated", by, f"signing key {key_id}" + ("; the old key revoked" if revoke_old else ""))
         return key_id
@@ -354,7 +375,8 @@ class Node:
         counts = self.store.counts()
         peers = peer_states(self.store)
         return {
-            "name": self.config.name, "identity": self.config.identity, "country": self.config["node.country"],
+            "name": self.config.name, "organisation": self.organisation(), "identity": self.config.identity,
+            "country": self.config["node.country"],
             "key_id": self.signing_key.key_id, "counts": counts,
             "peers": [{"name": name, **{k: v for k, v in (peers.get(name) or {}).items() if k != "name"}}
                       for name in self.config.peers],

@@ -16,12 +16,16 @@ from urllib.parse import urlsplit
 
 import stix2
 
-from .disarm import Disarm
+from .countries import is_country, location_properties
+from .disarm import Disarm, technique_reference
 from .errors import InputError
+from .fimi import fimi_objects
 from .misp import tags as misp_tags
+from .platforms import account_type
 from .policy import TLP_ORDER
+from .signing import SIGNATURE_EXT
 from .timefmt import parse_record_time
-from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, TLP_MARKINGS
+from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, INCIDENT_TIMES_EXT, TLP_MARKINGS
 
 VERDICTS = ("false", "misleading", "manipulated", "fabricated", "satire", "unverified")
 FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_seen", "platforms", "target_countries",
@@ -129,7 +133,7 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
             raise InputError(f"platforms: {p!r} is not a platform name such as telegram or tiktok")
     countries = _list(data, "target_countries")
     for c in countries:
-        if not isinstance(c, str) or not COUNTRY_RE.match(c):
+        if not isinstance(c, str) or not COUNTRY_RE.match(c) or not is_country(c):
             raise InputError(f"target_countries: {c!r} is not an ISO 3166-1 alpha-2 code such as KZ")
     techniques = _list(data, "disarm")
     for t in techniques:
@@ -188,6 +192,27 @@ def _plain(obj) -> dict:
     return json.loads(obj.serialize())
 
 
+_VERSION_KEYS = ("created", "modified", "extensions")
+
+
+def current_version(held: dict, fresh: dict) -> dict:
+    """The node's own shared object as this release writes it: `held` when it says the
+    same, else a new version of it (its `created`, a new `modified`), so a location made
+    before locations had names gets one, once."""
+    def content(obj: dict) -> dict:
+        ext = {k: v for k, v in (obj.get("extensions") or {}).items() if k != SIGNATURE_EXT}
+        return {**{k: v for k, v in obj.items() if k not in _VERSION_KEYS}, "extensions": ext}
+    if content(held) == content(fresh):
+        return held
+    return {**fresh, "created": held["created"]}
+
+
+def incident_times(record: Record) -> dict:
+    """Top-level `first_seen`/`last_seen` of the incident (declared by INCIDENT_TIMES_EXT):
+    STIX 2.1's incident has no such properties, OpenCTI reads them there."""
+    return {"first_seen": record.first_seen, **({"last_seen": record.last_seen} if record.last_seen else {})}
+
+
 @dataclass
 class Built:
     report_id: str
@@ -213,7 +238,7 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
     scos = [_plain(stix2.URL(value=u, object_marking_refs=marking)) for u in record.urls]
     hosts = _unique([urlsplit(u).netloc.rsplit("@", 1)[-1].split(":")[0] for u in record.urls])
     scos += [_plain(stix2.DomainName(value=h, object_marking_refs=marking)) for h in hosts if h]
-    scos += [_plain(stix2.UserAccount(account_type=a["platform"], account_login=a["login"],
+    scos += [_plain(stix2.UserAccount(account_type=account_type(a["platform"]), account_login=a["login"],
                                       object_marking_refs=marking)) for a in record.accounts]
     scos += [_plain(stix2.File(hashes={"SHA-256": h}, object_marking_refs=marking)) for h in record.media_sha256]
     objects += scos
@@ -236,8 +261,10 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
     if record.fact_check_url:
         refs.append({"source_name": "fact-check", "url": record.fact_check_url})
     incident_kwargs = {"id": f"incident--{incident_uuid}", "name": record.title, "description": record.summary,
-                       "lang": record.language, "external_references": refs,
-                       "extensions": {INCIDENT_CORE_EXT: core, DISINFO_EXT: disinfo}, **common}
+                       "lang": record.language, "external_references": refs, **incident_times(record),
+                       "extensions": {INCIDENT_CORE_EXT: core, DISINFO_EXT: disinfo,
+                                      INCIDENT_TIMES_EXT: {"extension_type": "toplevel-property-extension"}},
+                       **common}
     if record.confidence is not None:
         incident_kwargs["confidence"] = record.confidence
     misp = misp_tags.for_record(record, disarm)  # what MISP keeps (labels, report description)
@@ -250,14 +277,14 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
             first_observed=record.first_seen, last_observed=last, number_observed=1,
             object_refs=[s["id"] for s in scos], **common)))
 
-    def relate(kind: str, target: str) -> None:
+    def relate(kind: str, target: str, **extra) -> None:
         objects.append(_plain(stix2.Relationship(relationship_type=kind, source_ref=incident["id"],
-                                                 target_ref=target, **common)))
+                                                 target_ref=target, **extra, **common)))
 
     for technique_id in record.disarm:
         technique = disarm.techniques.get(technique_id)
         if technique is not None:
-            relate("uses", technique.stix_id)
+            relate("uses", technique.stix_id, external_references=[technique_reference(technique_id)])
     def shared(stix_type: str, key: str, make: Callable[[str], dict]) -> dict:
         # Carries the incident's TLP, so it goes exactly where the incident goes.
         oid = scoped_id(stix_type, key, record.tlp)
@@ -265,11 +292,12 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
         if held is None:
             return make(oid)
         if held.get("created_by_ref") == node_identity:
-            return held
+            return current_version(held, make(oid))
         return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
 
     for cc in record.target_countries:
-        location = shared("location", cc, lambda oid: _plain(stix2.Location(id=oid, country=cc, **common)))
+        location = shared("location", cc,
+                          lambda oid: _plain(stix2.Location(id=oid, **location_properties(cc), **common)))
         objects.append(location)
         relate("targets", location["id"])
     if record.threat_actor:
@@ -282,4 +310,5 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
                                  report_types=["threat-report"], labels=misp.labels, confidence=record.confidence,
                                  object_refs=[o["id"] for o in objects], **common))
     objects.append(report)
+    objects += fimi_objects(record.claim, record.accounts, incident["id"], scos, shared, common)  # not in the report
     return Built(report_id=report["id"], incident_id=incident["id"], objects=objects)

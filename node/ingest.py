@@ -8,6 +8,7 @@ quarantined and re-verified when the trust store changes; every rejection is aud
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 from collections import deque
@@ -20,12 +21,12 @@ from .errors import QalqanError
 from .incident_index import strings
 from .policy import is_node_card
 from .sco import SCO_TYPES
-from .signing import signature_of
+from .signing import canonical, signature_of
 from .store import OWN, Store
-from .timefmt import now_us, us_to_taxii
+from .timefmt import now_us, us_to_taxii, version_key
 from .trust import TrustStore, keys_from_snapshot
 from .verify import (ACCEPTED, DUPLICATE, EXTERNAL, HELD_OBJECT, HELD_VERSION, QUARANTINED, REJECTED, Checked,
-                     Outcome, check)
+                     Outcome, check, check_shape)
 from .wellknown import well_known_objects
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ PEER = "peer"          # from a partner node: TAXII POST, sync pull, import --fr
 IMPORT = "import"      # a file import with no peer named
 # EXTERNAL (from .verify): an unsigned third-party source: stored, never relayed
 BUILTIN = "builtin"    # the well-known objects every node ships (wellknown.py)
+REFERENCE = "reference"  # third-party objects served unchanged beside own incidents (add_reference)
 
 
 @dataclass
@@ -190,7 +192,8 @@ class Ingest:
         row = object_row(obj, version, data, digest, tlp, origin, door.source, key_id)
         self.store.insert_object(row, held)
         withheld = policy.withholds_others_variant(is_sco, ours_held, origin == OWN)
-        for feed_name in [] if withheld else self._feeds_for(tlp, door, rules, own=origin == OWN):
+        feeds = [] if withheld else self._feeds_for(tlp, door, rules, origin == OWN, policy.profile_of(obj))
+        for feed_name in feeds:
             markings.publish(self.store, ids[feed_name], row, obj, new_object=not held)
         if obj["type"] == "report":
             self.store.add_report_refs(oid, strings(obj.get("object_refs")))  # signed is not well-formed
@@ -204,15 +207,15 @@ class Ingest:
 
     def feeds_for_new(self, obj: dict, door: Door) -> list[str]:
         """The feeds `obj` would enter if it arrived by `door` and were not held yet."""
-        return self._feeds_for(policy.tlp_of(obj), door, self.feed_rules(), own=door.origin == OWN)
+        return self._feeds_for(policy.tlp_of(obj), door, self.feed_rules(), door.origin == OWN, policy.profile_of(obj))
 
     @staticmethod
-    def _feeds_for(tlp: str, door: Door, rules, own: bool) -> list[str]:
+    def _feeds_for(tlp: str, door: Door, rules, own: bool, profile: str | None) -> list[str]:
         """`own`: created by this node, as its verified signature shows."""
         if door.origin == OWN or (door.origin == IMPORT and own):
-            return policy.feeds_for_own(tlp, rules, door.share)
+            return policy.feeds_for_own(tlp, rules, door.share, profile)
         if door.origin == PEER and door.source and not own:
-            return policy.feeds_for_relay(tlp, door.source, rules)
+            return policy.feeds_for_relay(tlp, door.source, rules, profile)
         return []
 
     def _duplicate(self, obj: dict, version: str, door: Door, rules, ids, withheld: bool = False) -> Outcome:
@@ -223,7 +226,7 @@ class Ingest:
         if door.origin in (OWN, PEER) and not withheld:
             row = self.store.one("SELECT id, version, type, spec_version, tlp, origin FROM objects"
                                  " WHERE id = ? AND version = ?", [obj["id"], version])
-            for feed_name in self._feeds_for(row["tlp"], door, rules, own=row["origin"] == OWN):
+            for feed_name in self._feeds_for(row["tlp"], door, rules, row["origin"] == OWN, policy.profile_of(obj)):
                 markings.publish(self.store, ids[feed_name], row, obj)
         return Outcome(obj["id"], version, DUPLICATE, about_held=HELD_VERSION)
 
@@ -267,6 +270,36 @@ class Ingest:
             for feed_id in feed_ids:
                 for row in rows:
                     markings.publish(self.store, feed_id, row, json.loads(row["json"]))
+
+    def add_reference(self, objects: list[dict], share: list[str] | None) -> int:
+        """Serve third-party objects unchanged and unsigned beside an own incident: the
+        DISARM attack-patterns it relates to, with their author and markings, from the
+        release named in config (Disarm.release_objects). Public data (stored as
+        TLP:CLEAR, origin `reference`), put only in the feeds for OpenCTI among `share`:
+        Qalqan nodes know DISARM from their own release and accept no unsigned object.
+        A version held with other content is left alone. Returns the objects placed."""
+        feeds = policy.feeds_for_own("clear", self.feed_rules(), share, policy.OPENCTI)
+        ids, placed = self.feed_ids(), 0
+        if not feeds:
+            return 0
+        with self.store.transaction():
+            stored = []
+            for obj in objects:  # all stored first, so a marking is held when what it marks is placed
+                check_shape(obj)
+                data = canonical(obj)
+                version = version_key(obj.get("modified") or obj["created"])
+                row = object_row(obj, version, data, hashlib.sha256(data).hexdigest(), "clear", REFERENCE)
+                held = self.store.has_version(row["id"], version)
+                if held is None:
+                    self.store.insert_object(row)
+                elif held["digest"] != row["digest"]:
+                    continue
+                stored.append((row, obj))
+            for row, obj in stored:
+                for name in feeds:
+                    markings.publish(self.store, ids[name], row, obj)
+                placed += 1
+        return placed
 
     def release_quarantine(self, only: set[tuple] | None = None) -> Summary:
         """Re-verify quarantined objects (all, or `only` these (id, version, digest))

@@ -17,7 +17,7 @@ from typing import Callable
 import stix2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .incident import stix_now
 from .signing import (SigningKey, b64u_encode, key_id_of, load_private_key, private_key_pem, public_key_pem,
                       raw_public_bytes, sign)
@@ -56,6 +56,29 @@ def make_card(identity: str, name: str, country: str, key: Ed25519PrivateKey, cr
         extensions={NODE_KEYS_EXT: {"extension_type": "property-extension", "keys": keys, "country": country}},
     ).serialize())
     return sign(card, SigningKey(key, identity))
+
+
+MAX_ORGANISATION = 300
+
+
+def check_organisation(value: str, option: str = "--org") -> str:
+    """The organisation a card names: printable text, at most 300 characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{option}: the organisation's name is required")
+    if len(value) > MAX_ORGANISATION:
+        raise InputError(f"{option}: longer than {MAX_ORGANISATION} characters")
+    if not value.isprintable() or value != value.strip():
+        raise InputError(f"{option}: {value!r} has control characters or spaces at its ends")
+    return value
+
+
+def renamed_card(card: dict, current: SigningKey, organisation: str) -> dict:
+    """The card version naming `organisation`, signed by the current key (so partners
+    take it like any card version); keys and country unchanged."""
+    unsigned = {k: v for k, v in card.items() if k != "extensions"}
+    unsigned.update(name=check_organisation(organisation), modified=stix_now())
+    unsigned["extensions"] = {NODE_KEYS_EXT: card["extensions"][NODE_KEYS_EXT]}
+    return sign(unsigned, current)
 
 
 def write_new_key(keys_dir: Path) -> Ed25519PrivateKey:

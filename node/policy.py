@@ -19,6 +19,13 @@ FEED_CEILING = "amber"
 # Objects that carry no TLP marking are treated as this, unless public by nature.
 UNMARKED_TLP = "amber"
 PUBLIC_BY_NATURE = frozenset({"marking-definition", "extension-definition"})
+# Feed profiles (a feed file's `profile:`): what a feed carries beyond strict STIX 2.1
+# for one kind of subscriber. `opencti`: OpenCTI's own object types (its FIMI model's
+# narrative and channel), the relationships that involve them, and the DISARM objects
+# the node's incidents relate to (docs/data-model.md, "Feeds for OpenCTI").
+OPENCTI = "opencti"
+FEED_PROFILES = (OPENCTI,)
+OPENCTI_TYPES = frozenset({"narrative", "channel"})
 
 
 def tlp_of(obj: dict) -> str:
@@ -31,6 +38,17 @@ def tlp_of(obj: dict) -> str:
     if obj.get("type") in PUBLIC_BY_NATURE or is_node_card(obj):
         return "clear"
     return UNMARKED_TLP
+
+
+def profile_of(obj: dict) -> str | None:
+    """The one feed profile an object is for, or None: for every feed."""
+    ends = (obj.get("source_ref"), obj.get("target_ref")) if obj.get("type") == "relationship" else ()
+    types = {obj.get("type"), *(ref.split("--", 1)[0] for ref in ends if isinstance(ref, str))}
+    return OPENCTI if types & OPENCTI_TYPES else None
+
+
+def fits_profile(feed_profile: str | None, object_profile: str | None) -> bool:
+    return object_profile is None or object_profile == feed_profile
 
 
 def is_node_card(obj: dict) -> bool:
@@ -57,16 +75,19 @@ class FeedRule:
     max_tlp: str
     writers: frozenset[str]
     readers: frozenset[str] = frozenset()
+    profile: str | None = None
 
 
-def feeds_for_own(tlp: str, feeds: Iterable[FeedRule], share: Iterable[str] | None = None) -> list[str]:
+def feeds_for_own(tlp: str, feeds: Iterable[FeedRule], share: Iterable[str] | None = None,
+                  profile: str | None = None) -> list[str]:
     """Feeds an object this node created goes into: those named in `share` (all, if
-    None) that may carry its TLP."""
+    None) that may carry its TLP and, for an object of a profile, have that profile."""
     wanted = None if share is None else set(share)
-    return [f.name for f in feeds if (wanted is None or f.name in wanted) and may_carry(f.max_tlp, tlp)]
+    return [f.name for f in feeds if (wanted is None or f.name in wanted) and may_carry(f.max_tlp, tlp)
+            and fits_profile(f.profile, profile)]
 
 
-def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule]) -> list[str]:
+def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule], profile: str | None = None) -> list[str]:
     """Feeds an object received from peer `source_peer` goes into: those that name the
     peer among their writers and whose ceiling fits the object's TLP; for anything
     above green, only those the peer alone reads. So a writer reads back what it wrote,
@@ -74,7 +95,7 @@ def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule]) -> li
     return [
         f.name
         for f in feeds
-        if source_peer in f.writers and may_carry(f.max_tlp, tlp)
+        if source_peer in f.writers and may_carry(f.max_tlp, tlp) and fits_profile(f.profile, profile)
         and (tlp in RELAYABLE or f.readers == frozenset({source_peer}))
     ]
 

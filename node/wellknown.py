@@ -1,6 +1,6 @@
 """Objects every node ships identically and never signs (docs/signing.md).
 
-The TLP 2.0 markings as OASIS publishes them, Qalqan's own identity, and our three
+The TLP 2.0 markings as OASIS publishes them, Qalqan's own identity, and our
 extension definitions. On receipt they are accepted only when byte-identical in
 canonical form to the copies here.
 """
@@ -17,6 +17,11 @@ SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
 QALQAN_IDENTITY_ID = "identity--d8bd5a9a-4716-44aa-9813-62251936531e"
 NODE_KEYS_EXT = "extension-definition--c5ae75e5-432e-4f1b-b912-5676bc4f66e2"
 DISINFO_EXT = "extension-definition--98729189-cdcd-48d3-84e1-9d141d145eed"
+# Top-level first_seen/last_seen on an incident, where OpenCTI reads them.
+INCIDENT_TIMES_EXT = "extension-definition--349af914-a86d-44ac-b70c-8bb11c480fbe"
+# OpenCTI's FIMI object types, declared as new SDOs (feeds with `profile: opencti`).
+NARRATIVE_EXT = "extension-definition--1eadfb10-307e-478f-9cd0-e1449209e2a0"
+CHANNEL_EXT = "extension-definition--69f4c98f-9590-4b59-a482-a408f15bf239"
 INCIDENT_CORE_EXT = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
 TLP2_EXT = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 SCO_NAMESPACE = "00abedb4-aa42-466c-9c01-fed23315a9b7"
@@ -57,8 +62,9 @@ def _qalqan_identity() -> dict:
     }
 
 
-def _extension_definition(ext_id: str, name: str, schema_file: str, description: str) -> dict:
-    return {
+def _extension_definition(ext_id: str, name: str, schema_file: str, description: str,
+                          kind: str = "property-extension", properties: tuple[str, ...] = ()) -> dict:
+    definition = {
         "type": "extension-definition",
         "spec_version": "2.1",
         "id": ext_id,
@@ -69,8 +75,11 @@ def _extension_definition(ext_id: str, name: str, schema_file: str, description:
         "description": description,
         "schema": f"JSON Schema {schema_file}, shipped in the schemas/ folder of Qalqan",
         "version": "1.0.0",
-        "extension_types": ["property-extension"],
+        "extension_types": [kind],
     }
+    if properties:  # a toplevel-property-extension names the properties it adds
+        definition["extension_properties"] = list(properties)
+    return definition
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +99,22 @@ def well_known_objects() -> tuple[dict, ...]:
             DISINFO_EXT, "Qalqan disinformation incident", "disinformation-incident-v1.json",
             "Claim, verdict, platforms, languages and DISARM techniques of a disinformation incident.",
         ),
+        _extension_definition(
+            INCIDENT_TIMES_EXT, "Qalqan incident first and last seen", "incident-times-v1.json",
+            "Top-level first_seen and last_seen (STIX timestamps) on an incident: when the content first "
+            "and last appeared, where OpenCTI and other importers read them.",
+            kind="toplevel-property-extension", properties=("first_seen", "last_seen"),
+        ),
+        _extension_definition(
+            NARRATIVE_EXT, "Narrative (OpenCTI FIMI)", "narrative-v1.json",
+            "A new SDO of type 'narrative' as OpenCTI defines it: a storyline that disinformation pushes "
+            "(name, description). Qalqan makes one of an incident's claim.", kind="new-sdo",
+        ),
+        _extension_definition(
+            CHANNEL_EXT, "Channel (OpenCTI FIMI)", "channel-v1.json",
+            "A new SDO of type 'channel' as OpenCTI defines it: an outlet that spreads content (name, "
+            "channel_types). Qalqan makes one of each account an incident records.", kind="new-sdo",
+        ),
     )
 
 
@@ -108,4 +133,7 @@ EXTENSION_SCHEMAS = {
     SIGNATURE_EXT: "signature-v1.json",
     NODE_KEYS_EXT: "node-keys-v1.json",
     DISINFO_EXT: "disinformation-incident-v1.json",
+    INCIDENT_TIMES_EXT: "incident-times-v1.json",
+    NARRATIVE_EXT: "narrative-v1.json",
+    CHANNEL_EXT: "channel-v1.json",
 }

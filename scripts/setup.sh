@@ -7,3 +7,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# pycti (OpenCTI's client, run by the OpenCTI tests through tests/opencti_probe.py) pins
+# setuptools ~=82 while misp-stix needs >=83, so it gets an environment of its own.
+PYCTI='pycti>=7.261026,<8'
+if [ ! -x .venv-pycti/bin/python ]; then
+  python3 -m venv .venv-pycti
+fi
+.venv-pycti/bin/python -m pip install -q "$PYCTI"

@@ -77,6 +77,7 @@ def test_an_unquoted_yaml_false_is_the_verdict_false(kz):
     ({"disarm": ["T9999"]}, "disarm"),
     ({"disarm": ["X1"]}, "disarm"),
     ({"target_countries": ["Kazakhstan"]}, "target_countries"),
+    ({"target_countries": ["XK"]}, "target_countries"),
     ({"share": ["nowhere"]}, "share"),
     ({"colour": "red"}, "colour"),
 ])
@@ -114,7 +115,7 @@ def test_the_disarm_index_groups_techniques_under_their_own_tactic_in_framework_
 def test_emitted_extensions_validate_against_their_json_schemas(kz):
     import jsonschema
     from node.signing import SIGNATURE_EXT
-    from node.wellknown import EXTENSION_SCHEMAS, NODE_KEYS_EXT, schema
+    from node.wellknown import CHANNEL_EXT, EXTENSION_SCHEMAS, INCIDENT_TIMES_EXT, NARRATIVE_EXT, NODE_KEYS_EXT, schema
     kz.add_incident(incident_record(claim="x", last_seen="2026-11-21T00:00:00Z"))
     seen = set()
     for row in kz.store.query("SELECT json FROM objects WHERE origin = 'own'"):
@@ -123,4 +124,4 @@ def test_emitted_extensions_validate_against_their_json_schemas(kz):
                 jsonschema.validate(content, schema(EXTENSION_SCHEMAS[ext_id]),
                                     format_checker=jsonschema.FormatChecker())
                 seen.add(ext_id)
-    assert seen == {SIGNATURE_EXT, NODE_KEYS_EXT, DISINFO_EXT}
+    assert seen == {SIGNATURE_EXT, NODE_KEYS_EXT, DISINFO_EXT, INCIDENT_TIMES_EXT, NARRATIVE_EXT, CHANNEL_EXT}

@@ -118,3 +118,19 @@ def test_processes_that_make_the_secret_at_once_all_use_one_full_secret(kz, tmp_
              for _ in range(6)]
     seen = {p.communicate(timeout=60)[0] for p in procs}
     assert seen == {secret.read_bytes().hex()} and len(secret.read_bytes()) == 32
+
+
+def test_a_location_made_before_locations_had_names_gets_one_new_version_then_is_reused(kz, monkeypatch):
+    from node import incident as incident_mod
+    monkeypatch.setattr(incident_mod, "location_properties", lambda code: {"country": code})  # the old mapping
+    first = kz.add_incident(incident_record(target_countries=["KZ"]))
+    [old] = refs_of_type(kz, first.report_id, "location")
+    assert "name" not in old
+    monkeypatch.undo()
+    second = kz.add_incident(incident_record(target_countries=["KZ"], title="Second"))
+    [new] = refs_of_type(kz, second.report_id, "location")
+    assert new["id"] == old["id"] and new["created"] == old["created"] and new["modified"] > old["modified"]
+    assert new["name"] == "Kazakhstan" and new["region"] == "central-asia"
+    third = kz.add_incident(incident_record(target_countries=["KZ"], title="Third"))
+    assert refs_of_type(kz, third.report_id, "location") == [new]
+    assert len(kz.store.versions_of(old["id"])) == 2

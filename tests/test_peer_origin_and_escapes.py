@@ -1,10 +1,7 @@
 """What a partner's TAXII server may not do to this node's sync: send it, token included,
 to another origin through its discovery document; or reach the operator's terminal, log
 or admin page with control characters in its error titles."""
-import json
-import threading
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,6 +10,7 @@ from node.errors import PeerError
 from node.logs import printable
 from node.sync.client import PeerClient
 from conftest import run_qalqan, set_config
+from loopback_http import json_server
 
 TAXII = "application/taxii+json;version=2.1"
 HOSTILE_TITLE = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\u009b1m\u202eevil\r\nqalqan: forged line"
@@ -24,28 +22,12 @@ def fake_taxii(answer):
     request's path and Authorization header are recorded."""
     seen: list[tuple[str, str | None]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # http.server's name
-            seen.append((self.path, self.headers.get("Authorization")))
-            status, body = answer(self)
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", TAXII)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def recorded(handler):
+        seen.append((handler.path, handler.headers.get("Authorization")))
+        return answer(handler)
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(recorded, content_type=TAXII) as url:
+        yield url, seen
 
 
 def api_root_answer(handler):

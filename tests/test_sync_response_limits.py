@@ -3,16 +3,16 @@ decompression) and the time its whole body may take (sync.timeout, not per read)
 partner that sends an endless body, a gzip bomb or drips bytes fails that sync in one
 sentence, within the deadline, without filling this node's memory."""
 import gzip
-import threading
 import time
 import tracemalloc
 import uuid
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from node.home import Node
 from node.sync.rounds import sync_peer
 
+from loopback_http import serving_handler
 from nodes import edit_config
 
 TAXII = "application/taxii+json;version=2.1"
@@ -37,15 +37,8 @@ def hostile_taxii(send_body, headers=()):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/taxii2/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_handler(Handler) as url:
+        yield url + "/taxii2/"
 
 
 def endless(wfile):

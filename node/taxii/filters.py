@@ -33,7 +33,7 @@ class Filters:
     types: frozenset[str] = frozenset()
     versions: frozenset[str] = frozenset({"last"})  # "first", "last", "all" or version keys
     spec_versions: frozenset[str] = frozenset()
-    raw: tuple[tuple[str, str], ...] = field(default=())  # what paging tokens are bound to
+    raw: tuple[tuple[str, str], ...] = field(default=())  # the match[] filters paging tokens are bound to
 
 
 def parse(args: Mapping, honoured: frozenset[str], default_version: str = "last") -> Filters:
@@ -46,6 +46,7 @@ def parse(args: Mapping, honoured: frozenset[str], default_version: str = "last"
         value = args[key]
         if key == "added_after":
             values["added_after"] = _timestamp(value)
+            continue  # not bound to paging tokens (node/taxii/paging.py)
         elif key == "limit":
             values["limit"] = _limit(value)
             continue

@@ -2,8 +2,14 @@
 
 A token is the position of the last item of a page (its date_added) and a MAC over
 that position, the query it belongs to and the caller. Nothing is kept on the server,
-so a page can be fetched again; a token used with another query, another collection
-or by another caller fails the MAC check and is refused with a 400.
+so a page can be fetched again; a token used with other match[] filters, another
+collection or by another caller fails the MAC check and is refused with a 400.
+
+`added_after` is not bound: a token is a resume point and `added_after` a filter, and a
+request with both reads after the later of the two (`start`). So a client may follow
+`next` with the listing's `added_after` or without it (OpenCTI's TAXII 2 import connector
+drops it), and one that sends last listing's `next` with a newer `added_after` (the same
+connector's next run) still gets every object added since, once.
 """
 from __future__ import annotations
 
@@ -25,8 +31,13 @@ def _mac(secret: bytes, position: int, scope: str) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
+def start(position: int, added_after: int | None) -> int:
+    """Where a request with a valid token reads from."""
+    return position if added_after is None else max(position, added_after)
+
+
 def scope_of(endpoint: str, collection_id: str, object_id: str | None, raw_filters, caller: str) -> str:
-    """Everything a token is bound to, as one string."""
+    """Everything a token is bound to (all but `added_after`, `limit` and `next`), as one string."""
     filters = "&".join(f"{k}={v}" for k, v in raw_filters)
     return "\n".join((endpoint, collection_id, object_id or "", filters, caller))
 

@@ -116,7 +116,7 @@ def discovery():
     config = current_node().config
     return json_response({
         "title": f"Qalqan node {config.name} ({config['node.country']})",
-        "description": "Disinformation incidents as signed STIX 2.1 objects.",
+        "description": f"Disinformation incidents as signed STIX 2.1 objects, by {current_node().organisation()}.",
         "default": API_ROOT,
         "api_roots": [API_ROOT],
     })
@@ -171,7 +171,7 @@ def _read(feed: Feed, filters, endpoint_name: str, object_id: str | None = None,
     scope = paging.scope_of(endpoint_name, feed.id, object_id, filters.raw, current_caller().binding)
     after = filters.added_after
     if filters.next is not None:
-        after = paging.read_token(secret, filters.next, scope)
+        after = paging.start(paging.read_token(secret, filters.next, scope), filters.added_after)
     max_bytes = int(current_node().config["taxii.max_page_bytes"])
     page = queries.read_page(current_node().store, feed, filters, after, object_id, with_json, max_bytes)
     token = paging.make_token(secret, page.position, scope) if page.more else None

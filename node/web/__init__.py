@@ -12,4 +12,13 @@ from flask import Blueprint
 blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/assets")
 
+
+
+@blueprint.context_processor
+def who_the_node_is() -> dict:
+    """`organisation` for base.html: the name on this node's card (`qalqan card --org`)."""
+    from ..appctx import current_node
+    return {"organisation": current_node().organisation()}
+
+
 from . import access, admin, auth, dashboard, filters, incidents, pairing, security  # noqa: E402,F401  (views register here)

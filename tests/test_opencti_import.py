@@ -9,6 +9,7 @@ every object onto the GraphQL mutation the OpenCTI platform would receive
 (opencti_fixtures.GraphqlRecorder records them)."""
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from pathlib import Path
@@ -140,3 +141,34 @@ def test_pycti_import_names_countries_the_author_times_techniques_narrative_and_
     assert {("uses", "incident", "attack-pattern"), ("targets", "incident", "location"),
             ("uses", "incident", "narrative"), ("uses", "incident", "channel"), ("uses", "channel", "narrative"),
             ("belongs-to", "channel", "user-account")} <= relations
+
+
+def test_a_disarm_release_that_renames_a_technique_leaves_every_relationship_resolvable(tmp_path):
+    """DISARM gave 81 techniques new STIX ids in 2024: an incident recorded under the old
+    release keeps its attack-pattern in the feed, the new one gets the new object, and
+    both relationships name the technique by id."""
+    old = disarm_bundle(tmp_path / "DISARM-old.json")
+    bundle = json.loads(old.read_text())
+    [pattern] = [o for o in bundle["objects"] if o["type"] == "attack-pattern"
+                 and o["external_references"][0]["external_id"] == "T0023"]
+    old_id, pattern["id"] = pattern["id"], f"attack-pattern--{uuid.uuid4()}"
+    new = tmp_path / "DISARM-new.json"
+    new.write_text(json.dumps(bundle))
+    world = build_world(tmp_path)
+    access.add_feed(Node(world.home), "opencti", "green", title="For OpenCTI", profile="opencti")
+    for release in (old, new):
+        edit_config(world.home, "disarm", str(release))
+        Node(world.home).add_incident(incident_record(share=["opencti"], disarm=["T0023"]))
+    out = io.StringIO()
+    Node(world.home).export(out, feed="opencti")
+    objects = json.loads(out.getvalue())["objects"]
+    held = {o["id"]: o for o in objects}
+    uses = [o for o in objects if o["type"] == "relationship" and o["target_ref"].startswith("attack-pattern--")]
+    assert sorted(r["target_ref"] for r in uses) == sorted([old_id, pattern["id"]])
+    for relationship in uses:
+        assert {"source_name": "DISARM", "external_id": "T0023"} in relationship["external_references"]
+        target = held[relationship["target_ref"]]
+        assert target["external_references"][0]["external_id"] == "T0023"
+    _, kept = split(objects)
+    assert sorted(o["target_ref"] for o in kept if o["id"] in {r["id"] for r in uses}) == sorted(
+        [old_id, pattern["id"]])

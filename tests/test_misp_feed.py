@@ -13,7 +13,7 @@ import requests
 from pymisp import MISPEvent
 from pymispgalaxies import Clusters
 
-from node.misp.feed import build_index
+from node.misp.index import fresh
 
 from conftest import incident_record
 from nodes import edit_feed, running_node
@@ -157,9 +157,9 @@ def test_a_new_incident_shows_up_in_the_next_manifest(served):
     after = get(world, "bilateral", "manifest.json", world.auth("uz"))
     assert set(after.json()) - set(before) == {result.report_id.split("--", 1)[1]}
     node = world.node()
-    rebuilt = build_index(node.store, node.config.feeds["bilateral"])  # what a fresh start would serve
-    assert after.text == rebuilt.manifest
-    assert get(world, "bilateral", "hashes.csv", world.auth("uz")).text == rebuilt.hashes
+    manifest, hashes = fresh(node.store, node.config.feeds["bilateral"])  # built from scratch
+    assert after.text == manifest
+    assert get(world, "bilateral", "hashes.csv", world.auth("uz")).text == hashes
 
 
 def test_a_lowered_ceiling_takes_the_events_above_it_out_of_the_served_index(tmp_path):

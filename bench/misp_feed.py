@@ -3,7 +3,7 @@ first manifest.json after a restart (the index is kept in the database), a secon
 one after a new incident, hashes.csv and one event.
 
 Fills a fresh node's public feed through the store's own write path (objects, feed
-entries, report refs) with synthetic, unsigned incidents: signing 100,000 incidents
+entries, report refs, the UI's incident index) with synthetic, unsigned incidents: signing 100,000 incidents
 would time the signer, not the feed. The index is then built once, as the first
 refresh after the upgrade that adds it would (timed too), and the node is started.
 
@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from node.home import Node, init_home  # noqa: E402
+from node.incident_index import index_incident  # noqa: E402
 from node.misp.index import refresh  # noqa: E402
 from node.sco import deterministic_id  # noqa: E402
 from node.signing import canonical  # noqa: E402
@@ -69,6 +70,14 @@ def synthetic(n: int, identity: str) -> list[dict]:
     return [*observables, incident, report]
 
 
+def _stored(obj: dict) -> dict:
+    """The objects row ingest would write (canonical bytes: a repeated observable is a duplicate)."""
+    data = canonical(obj)
+    return {"id": obj["id"], "version": STAMP_US, "type": obj["type"], "created_by": obj.get("created_by_ref"),
+            "tlp": "clear", "origin": OWN, "source": None, "key_id": None, "received": time.time_ns() // 1000,
+            "digest": hashlib.sha256(data).hexdigest(), "json": data.decode("utf-8")}
+
+
 def fill(node: Node, count: int) -> float:
     """`count` incidents in the public feed; returns the seconds it took."""
     store, feed = node.store, node.config.feeds["public"]
@@ -77,20 +86,17 @@ def fill(node: Node, count: int) -> float:
     for start in range(0, count, BATCH):
         with store.transaction():
             for n in range(start, min(start + BATCH, count)):
-                for obj in synthetic(n, node.config.identity):
-                    if obj["id"] in seen:
-                        continue
-                    seen.add(obj["id"])
-                    data = canonical(obj)  # as ingest stores it: a repeated observable is a duplicate
-                    text = data.decode("utf-8")
-                    row = {"id": obj["id"], "version": STAMP_US, "type": obj["type"],
-                           "created_by": obj.get("created_by_ref"), "tlp": "clear", "origin": OWN,
-                           "received": time.time_ns() // 1000, "digest": hashlib.sha256(data).hexdigest(),
-                           "json": text}
-                    store.insert_object(row, held=[])
-                    store.add_to_feed(feed.id, row, new_object=True)
+                objects = synthetic(n, node.config.identity)
+                for obj in objects:
+                    row = _stored(obj)
+                    if obj["id"] not in seen:
+                        seen.add(obj["id"])
+                        store.insert_object(row, held=[])
+                        store.add_to_feed(feed.id, row, new_object=True)
                     if obj["type"] == "report":
                         store.add_report_refs(obj["id"], obj["object_refs"])
+                    elif obj["type"] == "incident":  # the UI's index, or `serve` would backfill it
+                        index_incident(store, obj, row, objects[-1]["id"], objects[:3])
     store.conn.execute("ANALYZE")
     return time.perf_counter() - started
 

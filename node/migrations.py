@@ -172,12 +172,15 @@ def _markings_only_where_referenced(db: sqlite_utils.Database) -> None:
 def _misp_index(db: sqlite_utils.Database) -> None:
     """Each feed's MISP feed index, kept by node/misp/index.py: per event its manifest
     record and hashes.csv lines, the TLP levels it shows and leaves out (so a ceiling
-    change touches only the events it concerns); per feed how far into the feed's
+    change touches only the events it concerns), its creator and the card name it shows
+    (so a renamed card touches only its events); per feed how far into the feed's
     entries it is and the ceiling it was built under. A trigger queues every
     withdrawal (an entry marked deleted) for the index to take the events it touches."""
     db.execute("CREATE TABLE IF NOT EXISTS misp_events ("
                " feed TEXT NOT NULL, uuid TEXT NOT NULL, shown INTEGER NOT NULL, hidden INTEGER NOT NULL,"
-               " manifest TEXT NOT NULL, hashes TEXT NOT NULL, PRIMARY KEY (feed, uuid))")
+               " org TEXT NOT NULL, org_name TEXT NOT NULL, manifest TEXT NOT NULL, hashes TEXT NOT NULL,"
+               " PRIMARY KEY (feed, uuid))")
+    db.execute("CREATE INDEX IF NOT EXISTS misp_events_org ON misp_events (feed, org, org_name)")
     db.execute("CREATE TABLE IF NOT EXISTS misp_index_state ("
                " feed TEXT PRIMARY KEY, position INTEGER NOT NULL, ceiling TEXT NOT NULL)")
     db.execute("CREATE TABLE IF NOT EXISTS misp_withdrawals ("

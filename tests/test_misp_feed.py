@@ -14,7 +14,9 @@ import requests
 from pymisp import MISPEvent
 from pymispgalaxies import Clusters
 
+from node.incident import stix_now
 from node.misp.index import fresh
+from node.signing import SIGNATURE_EXT, sign
 
 from conftest import incident_record
 from nodes import edit_feed, running_node, server_log, serving
@@ -271,3 +273,24 @@ def test_a_report_withdrawn_through_taxii_or_revoked_leaves_the_manifest_and_has
         assert stays.split("--", 1)[1] in after.json()
         node = world.node()
         assert (after.text, hashes) == fresh(node.store, node.config.feeds["bilateral"])
+
+
+def test_a_partner_renaming_its_card_renames_its_events_and_only_those(tmp_path):
+    world = build_world(tmp_path)
+    own = world.node().add_incident(incident_record(title="Ours", tlp="green")).report_id.split("--", 1)[1]
+    theirs, objects = partner_incident(world, "Theirs")
+    uz = world.partners["uz"]
+    card = uz.card()
+    del card["extensions"][SIGNATURE_EXT]
+    card.update(name="Uzbekistan node", modified=stix_now())
+    with running_node(world.home) as base:
+        world.base = base
+        world.collection("bilateral", "uz").add_objects({"objects": objects})
+        before = get(world, "bilateral", "manifest.json", world.auth("uz")).json()
+        assert before[theirs.split("--", 1)[1]]["Orgc"]["name"] == "uz"
+        world.collection("bilateral", "uz").add_objects({"objects": [sign(card, uz.signing_key)]})
+        after = get(world, "bilateral", "manifest.json", world.auth("uz"))
+        assert after.json()[theirs.split("--", 1)[1]]["Orgc"]["name"] == "Uzbekistan node"
+        assert after.json()[own] == before[own]
+        node = world.node()
+        assert after.text == fresh(node.store, node.config.feeds["bilateral"])[0]

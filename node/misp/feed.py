@@ -215,11 +215,14 @@ def level_bit(tlp: str) -> int:
 @dataclass
 class Carried:
     """An event the feed carries: its view, and the TLP levels (bits of level_bit) of
-    what it shows and of what it refers to but leaves out under the feed's ceiling."""
+    what it shows and of what it refers to but leaves out under the feed's ceiling, and
+    whose card names it."""
 
     view: EventView
     shown: int
     hidden: int
+    org: str  # the creator's identity id ("" if none)
+    org_name: str  # its card's name ("" if no card)
 
 
 def carried(store: Store, feed: Feed, report_id: str, orgs: Orgs) -> Carried | None:
@@ -238,7 +241,9 @@ def carried(store: Store, feed: Feed, report_id: str, orgs: Orgs) -> Carried | N
             contents.append(obj)
         else:
             hidden |= level_bit(tlp)
-    return Carried(view_of(report, contents, orgs.name(report.get("created_by_ref"))), shown, hidden)
+    creator = report.get("created_by_ref") if isinstance(report.get("created_by_ref"), str) else ""
+    name = orgs.name(creator)
+    return Carried(view_of(report, contents, name), shown, hidden, creator, name)
 
 
 def event(store: Store, feed: Feed, event_uuid: str) -> str | None:

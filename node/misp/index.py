@@ -9,7 +9,8 @@ the events concerned:
 - entries added since the position: their reports, and the reports referring to them;
 - withdrawals (a trigger queues each entry marked deleted): the same;
 - a new ceiling: the events showing or leaving out a level between the old and the
-  new ceiling, and (ceiling raised) the feed's reports at those levels.
+  new ceiling, and (ceiling raised) the feed's reports at those levels;
+- a card whose name changed: the events of its node.
 
 The first refresh of a feed (after the upgrade that made the tables) builds every
 event once; after that a restart costs nothing. Refreshes run in a background
@@ -91,6 +92,18 @@ def _ceiling_changed(store: Store, feed: Feed, old: str, new: str) -> set[str]:
     return reports
 
 
+def _renamed(store: Store, feed: Feed) -> set[str]:
+    """Reports whose event shows a name other than its creator's card has now (cards are
+    few; each is two index seeks)."""
+    reports = set()
+    for card in store.query("SELECT identity, COALESCE(name, '') AS name FROM cards"):
+        reports.update(_report_id(r["uuid"]) for r in store.query(
+            "SELECT uuid FROM misp_events WHERE feed = ? AND org = ? AND org_name < ?"
+            " UNION ALL SELECT uuid FROM misp_events WHERE feed = ? AND org = ? AND org_name > ?",
+            [feed.id, card["identity"], card["name"]] * 2))
+    return reports
+
+
 def _write(store: Store, feed: Feed, report_ids: list[str]) -> None:
     """Recompute the events of these reports (built before the write transaction)."""
     orgs = Orgs(store)
@@ -101,10 +114,10 @@ def _write(store: Store, feed: Feed, report_ids: list[str]) -> None:
             if found is None:
                 db.execute("DELETE FROM misp_events WHERE feed = ? AND uuid = ?", [feed.id, event_uuid])
             else:
-                db.execute("INSERT OR REPLACE INTO misp_events (feed, uuid, shown, hidden, manifest, hashes)"
-                           " VALUES (?, ?, ?, ?, ?, ?)",
-                           [feed.id, event_uuid, found.shown, found.hidden, manifest_record(found.view),
-                            hash_lines(found.view)])
+                db.execute("INSERT OR REPLACE INTO misp_events (feed, uuid, shown, hidden, org, org_name,"
+                           " manifest, hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [feed.id, event_uuid, found.shown, found.hidden, found.org, found.org_name,
+                            manifest_record(found.view), hash_lines(found.view)])
 
 
 def refresh(store: Store, feed: Feed) -> int:
@@ -118,10 +131,11 @@ def refresh(store: Store, feed: Feed) -> int:
         with store.transaction() as db:  # leftovers of a first build cut short
             db.execute("DELETE FROM misp_events WHERE feed = ?", [feed.id])
     else:
-        if state["position"] == newest and state["ceiling"] == ceiling and not withdrawn:
+        todo = _renamed(store, feed)
+        if state["position"] == newest and state["ceiling"] == ceiling and not withdrawn and not todo:
             return 0
-        todo = _reports_of(store, _added_since(store, feed, state["position"], newest)
-                           | {r["id"] for r in withdrawn})
+        todo |= _reports_of(store, _added_since(store, feed, state["position"], newest)
+                            | {r["id"] for r in withdrawn})
         if state["ceiling"] != ceiling:
             todo |= _ceiling_changed(store, feed, state["ceiling"], ceiling)
     for batch in _chunks(sorted(todo), BATCH):

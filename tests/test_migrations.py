@@ -135,7 +135,8 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         assert not any(LAZY.match(name) for name in shape(conn))
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (2, 3, 4, 5, 6)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == \
+        [{"version": v} for v in (2, 3, 4, 5, 6)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -179,7 +180,8 @@ def test_step_5_leaves_in_each_feed_only_the_marking_definitions_its_objects_ref
 def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3, 4, 5, 6]
+    history = store.query("SELECT version FROM schema_history ORDER BY version")
+    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6]
     store.close()
     assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 6}]
 

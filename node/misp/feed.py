@@ -23,6 +23,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
 from pymisp import MISPEvent, MISPObject, MISPOrganisation, MISPTag
 
 from ..config import Feed

@@ -169,6 +169,28 @@ def _markings_only_where_referenced(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE feed_entries SET deleted = 1, latest = 0, first = 0 WHERE seq = ?", [seq])
 
 
+def _misp_index(db: sqlite_utils.Database) -> None:
+    """Each feed's MISP feed index, kept by node/misp/index.py: per event its manifest
+    record and hashes.csv lines, the TLP levels it shows and leaves out (so a ceiling
+    change touches only the events it concerns), its creator and the card name it shows
+    (so a renamed card touches only its events); per feed how far into the feed's
+    entries it is and the ceiling it was built under. A trigger queues every
+    withdrawal (an entry marked deleted) for the index to take the events it touches."""
+    db.execute("CREATE TABLE IF NOT EXISTS misp_events ("
+               " feed TEXT NOT NULL, uuid TEXT NOT NULL, shown INTEGER NOT NULL, hidden INTEGER NOT NULL,"
+               " org TEXT NOT NULL, org_name TEXT NOT NULL, manifest TEXT NOT NULL, hashes TEXT NOT NULL,"
+               " PRIMARY KEY (feed, uuid))")
+    db.execute("CREATE INDEX IF NOT EXISTS misp_events_org ON misp_events (feed, org, org_name)")
+    db.execute("CREATE TABLE IF NOT EXISTS misp_index_state ("
+               " feed TEXT PRIMARY KEY, position INTEGER NOT NULL, ceiling TEXT NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS misp_withdrawals ("
+               " n INTEGER PRIMARY KEY AUTOINCREMENT, feed TEXT NOT NULL, id TEXT NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS misp_withdrawals_feed ON misp_withdrawals (feed, n)")
+    db.execute("CREATE TRIGGER IF NOT EXISTS misp_withdrawal AFTER UPDATE OF deleted ON feed_entries"
+               " WHEN NEW.deleted = 1 AND OLD.deleted = 0"
+               " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -183,6 +205,7 @@ MIGRATIONS = (
     Migration(3, "server-side web sessions", _web_sessions),
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
+    Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

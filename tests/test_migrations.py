@@ -84,7 +84,7 @@ def fresh_shape(tmp_path) -> dict:
 
 def test_the_steps_are_numbered_one_by_one():
     assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 5
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 6
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -98,7 +98,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     after = data(db)
     # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
     assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -135,7 +135,8 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         assert not any(LAZY.match(name) for name in shape(conn))
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (2, 3, 4, 5)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == \
+        [{"version": v} for v in (2, 3, 4, 5, 6)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -150,7 +151,7 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -179,9 +180,10 @@ def test_step_5_leaves_in_each_feed_only_the_marking_definitions_its_objects_ref
 def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
-    assert [r["version"] for r in store.query("SELECT version FROM schema_history ORDER BY version")] == [1, 2, 3, 4, 5]
+    history = store.query("SELECT version FROM schema_history ORDER BY version")
+    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6]
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 5}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 6}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -232,4 +234,39 @@ def test_step_4_marks_the_public_debunks_indexed_before_it(kz):
     store = Store(db)
     assert [r["incident_id"] for r in store.query(term, list(PUBLIC_TERM))] == [public]
     assert store.query("SELECT version FROM schema_history WHERE version = 4") == [{"version": 4}]
+    store.close()
+
+
+MISP_INDEX = ("misp_events", "misp_index_state", "misp_withdrawals")
+
+
+def test_step_6_adds_the_misp_index_to_a_schema_5_database_and_queues_withdrawals(kz, tmp_path):
+    from node.misp.index import fresh, manifest_chunks, refresh
+    from node.taxii.queries import remove_entries
+    from web_fixtures import incident_record
+    kept = kz.add_incident(incident_record(tlp="clear")).report_id
+    gone = kz.add_incident(incident_record(tlp="clear")).report_id
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-5 database held it: no MISP index
+        conn.execute("DROP TRIGGER misp_withdrawal")
+        for table in MISP_INDEX:
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM schema_history WHERE version >= 6")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+        assert not set(MISP_INDEX) & set(shape(conn))
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 6") == [{"version": 6}]
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)
+    feed = kz.config.feeds["public"]
+    assert refresh(store, feed) == 2  # the first refresh builds every event once
+    assert "".join(manifest_chunks(store, feed)) == fresh(store, feed)[0]
+    entries = store.query("SELECT seq, version FROM feed_entries WHERE feed = ? AND id = ?", [feed.id, gone])
+    remove_entries(store, feed, gone, entries)
+    assert store.query("SELECT feed, id FROM misp_withdrawals") == [{"feed": feed.id, "id": gone}]
+    assert refresh(store, feed) == 1  # only the withdrawn report's event
+    served = "".join(manifest_chunks(store, feed))
+    assert kept.split("--", 1)[1] in served and gone.split("--", 1)[1] not in served
+    assert store.query("SELECT COUNT(*) AS n FROM misp_withdrawals") == [{"n": 0}]
     store.close()

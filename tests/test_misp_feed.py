@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import time
 from typing import Iterator
 
@@ -13,10 +14,13 @@ import requests
 from pymisp import MISPEvent
 from pymispgalaxies import Clusters
 
-from node.misp.feed import build_index
+from node.incident import stix_now
+from node.misp.index import fresh
+from node.signing import SIGNATURE_EXT, sign
 
 from conftest import incident_record
-from nodes import edit_feed, running_node
+from nodes import edit_feed, running_node, server_log, serving
+from public_fixtures import withdraw
 from taxii_fixtures import World, build_world
 
 LEVELS = ("clear", "green", "amber", "amber+strict", "red")
@@ -157,9 +161,9 @@ def test_a_new_incident_shows_up_in_the_next_manifest(served):
     after = get(world, "bilateral", "manifest.json", world.auth("uz"))
     assert set(after.json()) - set(before) == {result.report_id.split("--", 1)[1]}
     node = world.node()
-    rebuilt = build_index(node.store, node.config.feeds["bilateral"])  # what a fresh start would serve
-    assert after.text == rebuilt.manifest
-    assert get(world, "bilateral", "hashes.csv", world.auth("uz")).text == rebuilt.hashes
+    manifest, hashes = fresh(node.store, node.config.feeds["bilateral"])  # built from scratch
+    assert after.text == manifest
+    assert get(world, "bilateral", "hashes.csv", world.auth("uz")).text == hashes
 
 
 def test_a_lowered_ceiling_takes_the_events_above_it_out_of_the_served_index(tmp_path):
@@ -178,3 +182,115 @@ def test_a_lowered_ceiling_takes_the_events_above_it_out_of_the_served_index(tmp
         assert set(get(world, "bilateral", "manifest.json", world.auth("uz")).json()) == {green}
         assert amber not in get(world, "bilateral", "hashes.csv", world.auth("uz")).text
         assert get(world, "bilateral", f"{amber}.json", world.auth("uz")).status_code == 404
+
+
+def index_rows(world: World, feed: str) -> dict[str, str]:
+    """The kept index of a feed, as the database holds it: event uuid → manifest record."""
+    node = world.node()
+    return {r["uuid"]: r["manifest"] for r in node.store.query(
+        "SELECT uuid, manifest FROM misp_events WHERE feed = ?", [world.feeds[feed]])}
+
+
+def logged(process, text: str) -> bool:
+    """Whether the server logs `text` within 20 s (a refresh logs once it has committed)."""
+    deadline = time.monotonic() + 20
+    while text not in server_log(process):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_the_index_survives_a_restart_and_a_new_process_serves_it_without_rebuilding(tmp_path):
+    world = build_world(tmp_path)
+    node = world.node()
+    uuids = {node.add_incident(incident_record(title=f"{level} one", tlp=level)).report_id.split("--", 1)[1]
+             for level in ("clear", "green", "amber")}
+    with serving(world.home) as (base, process):
+        world.base = base
+        first = get(world, "bilateral", "manifest.json", world.auth("uz")).text
+        first_hashes = get(world, "bilateral", "hashes.csv", world.auth("uz")).text
+        assert logged(process, "3 events recomputed")  # this start built the index
+    assert set(index_rows(world, "bilateral")) == uuids  # kept in the database
+    with serving(world.home) as (base, process):
+        world.base = base
+        assert get(world, "bilateral", "manifest.json", world.auth("uz")).text == first
+        assert get(world, "bilateral", "hashes.csv", world.auth("uz")).text == first_hashes
+        assert "events recomputed" not in server_log(process)  # served as kept: nothing rebuilt
+    node = world.node()
+    assert (first, first_hashes) == fresh(node.store, node.config.feeds["bilateral"])
+
+
+def test_a_lowered_ceiling_takes_only_its_events_out_of_the_kept_index(tmp_path):
+    world = build_world(tmp_path)
+    node = world.node()
+    amber = node.add_incident(incident_record(title="Amber", tlp="amber")).report_id.split("--", 1)[1]
+    green = node.add_incident(incident_record(title="Green", tlp="green")).report_id.split("--", 1)[1]
+    with serving(world.home) as (base, _):
+        world.base = base
+        assert set(get(world, "bilateral", "manifest.json", world.auth("uz")).json()) == {amber, green}
+    green_record = index_rows(world, "bilateral")[green]
+    edit_feed(world.home, "bilateral", max_tlp="green")
+    with serving(world.home) as (base, process):
+        world.base = base
+        assert set(get(world, "bilateral", "manifest.json", world.auth("uz")).json()) == {green}
+        assert logged(process, "1 events recomputed")  # the amber event only
+    assert index_rows(world, "bilateral") == {green: green_record}
+    edit_feed(world.home, "bilateral", max_tlp="amber")
+    with serving(world.home) as (base, _):
+        world.base = base
+        assert set(get(world, "bilateral", "manifest.json", world.auth("uz")).json()) == {amber, green}
+
+
+def partner_incident(world: World, title: str) -> tuple[str, list[dict]]:
+    """An incident uz records and signs on its own node: (report id, the report and what it refers to)."""
+    uz = world.partners["uz"]
+    report_id = uz.add_incident(incident_record(title=title, tlp="green")).report_id
+    report = json.loads(uz.store.object_json(report_id))
+    objects = [json.loads(uz.store.object_json(ref)) for ref in report["object_refs"]]
+    return report_id, [*objects, report]
+
+
+def test_a_report_withdrawn_through_taxii_or_revoked_leaves_the_manifest_and_hashes(tmp_path):
+    world = build_world(tmp_path)
+    node = world.node()
+    stays = node.add_incident(incident_record(title="Stays", tlp="green")).report_id
+    revoked = node.add_incident(incident_record(title="Revoked", tlp="green")).report_id
+    deleted, objects = partner_incident(world, "Deleted by its author")
+    with running_node(world.home) as base:
+        world.base = base
+        world.collection("bilateral", "uz").add_objects({"objects": objects})
+        before = get(world, "bilateral", "manifest.json", world.auth("uz")).json()
+        assert {r.split("--", 1)[1] for r in (stays, revoked, deleted)} <= set(before)
+        world.collection("bilateral", "uz").delete_object(deleted)
+        withdraw(world.home, revoked)
+        after = get(world, "bilateral", "manifest.json", world.auth("uz"))
+        hashes = get(world, "bilateral", "hashes.csv", world.auth("uz")).text
+        for gone in (deleted, revoked):
+            event_uuid = gone.split("--", 1)[1]
+            assert event_uuid not in after.json() and event_uuid not in hashes
+            assert get(world, "bilateral", f"{event_uuid}.json", world.auth("uz")).status_code == 404
+        assert stays.split("--", 1)[1] in after.json()
+        node = world.node()
+        assert (after.text, hashes) == fresh(node.store, node.config.feeds["bilateral"])
+
+
+def test_a_partner_renaming_its_card_renames_its_events_and_only_those(tmp_path):
+    world = build_world(tmp_path)
+    own = world.node().add_incident(incident_record(title="Ours", tlp="green")).report_id.split("--", 1)[1]
+    theirs, objects = partner_incident(world, "Theirs")
+    uz = world.partners["uz"]
+    card = uz.card()
+    del card["extensions"][SIGNATURE_EXT]
+    card.update(name="Uzbekistan node", modified=stix_now())
+    with running_node(world.home) as base:
+        world.base = base
+        world.collection("bilateral", "uz").add_objects({"objects": objects})
+        before = get(world, "bilateral", "manifest.json", world.auth("uz")).json()
+        assert before[theirs.split("--", 1)[1]]["Orgc"]["name"] == "uz"
+        world.collection("bilateral", "uz").add_objects({"objects": [sign(card, uz.signing_key)]})
+        after = get(world, "bilateral", "manifest.json", world.auth("uz"))
+        assert after.json()[theirs.split("--", 1)[1]]["Orgc"]["name"] == "Uzbekistan node"
+        assert after.json()[own] == before[own]
+        node = world.node()
+        assert after.text == fresh(node.store, node.config.feeds["bilateral"])[0]

@@ -20,21 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator
 
 from pymisp import MISPEvent, MISPObject, MISPOrganisation, MISPTag
 
 from ..config import Feed
 from ..incident_index import disinfo_of, strings
-from ..policy import may_carry, tlp_of
+from ..policy import TLP_RANK, may_carry, tlp_of
 from ..store import Store
 from . import tags as misp_tags
 
-PAGE = 1000
 # MISP's analysis levels: 1 ongoing, 2 completed.
 ONGOING, COMPLETED = 1, 2
 UNDEFINED_THREAT_LEVEL = 4
@@ -179,35 +176,25 @@ def event_json(view: EventView) -> str:
 
 # -- reading the store ---------------------------------------------------------------
 
-def _report_rows(store: Store, feed: Feed, report_id: str | None = None) -> Iterator[dict]:
-    """The reports the feed carries (latest versions), a page at a time."""
-    where = "e.feed = ? AND e.type = 'report' AND e.latest = 1 AND e.deleted = 0"
-    params: list = [feed.id]
-    if report_id is not None:
-        where += " AND e.id = ?"
-        params.append(report_id)
-    last = -1
-    while True:
-        rows = store.query(f"SELECT e.seq, e.tlp, o.json FROM feed_entries e JOIN objects o"
-                           f" ON o.id = e.id AND o.version = e.version WHERE {where} AND e.seq > ?"
-                           f" ORDER BY e.seq LIMIT {PAGE}", [*params, last])
-        yield from (r for r in rows if may_carry(feed.max_tlp, r["tlp"]))
-        if len(rows) < PAGE:
-            return
-        last = rows[-1]["seq"]
+def _report_row(store: Store, feed: Feed, report_id: str) -> dict | None:
+    """The latest version of a report in the feed, whatever its TLP; None if absent."""
+    return store.one("SELECT e.tlp, o.json FROM feed_entries e INDEXED BY feed_object JOIN objects o"
+                     " ON o.id = e.id AND o.version = e.version"
+                     " WHERE e.feed = ? AND e.id = ? AND e.type = 'report' AND e.latest = 1 AND e.deleted = 0",
+                     [feed.id, report_id])
 
 
-def _contents(store: Store, feed: Feed, report_id: str) -> list[dict]:
-    """The objects the report refers to that the feed carries."""
+def _referenced(store: Store, feed: Feed, report_id: str) -> list[tuple[str, dict]]:
+    """(TLP, object) of each object the report refers to that is in the feed, any TLP."""
     # CROSS JOIN keeps report_refs the outer loop: a few refs, each one index lookup in the feed.
     rows = store.query("SELECT e.tlp, o.json FROM report_refs r CROSS JOIN feed_entries e INDEXED BY feed_object"
                        " ON e.feed = ? AND e.id = r.ref AND e.latest = 1 AND e.deleted = 0"
                        " JOIN objects o ON o.id = e.id AND o.version = e.version WHERE r.report = ?",
                        [feed.id, report_id])
-    return [json.loads(r["json"]) for r in rows if may_carry(feed.max_tlp, r["tlp"])]
+    return [(r["tlp"], json.loads(r["json"])) for r in rows]
 
 
-class _Orgs:
+class Orgs:
     """Card names by identity, read once per build."""
 
     def __init__(self, store: Store):
@@ -222,111 +209,56 @@ class _Orgs:
         return self.names[identity]
 
 
-def _view(store: Store, feed: Feed, row: dict, orgs: _Orgs) -> EventView:
+def level_bit(tlp: str) -> int:
+    return 1 << TLP_RANK[tlp]
+
+
+@dataclass
+class Carried:
+    """An event the feed carries: its view, and the TLP levels (bits of level_bit) of
+    what it shows and of what it refers to but leaves out under the feed's ceiling, and
+    whose card names it."""
+
+    view: EventView
+    shown: int
+    hidden: int
+    org: str  # the creator's identity id ("" if none)
+    org_name: str  # its card's name ("" if no card)
+
+
+def carried(store: Store, feed: Feed, report_id: str, orgs: Orgs) -> Carried | None:
+    """The event of a report; None if the feed does not carry the report (absent, above
+    its ceiling, or revoked: a withdrawn report is no event)."""
+    row = _report_row(store, feed, report_id)
+    if row is None or not may_carry(feed.max_tlp, row["tlp"]):
+        return None
     report = json.loads(row["json"])
-    return view_of(report, _contents(store, feed, report["id"]), orgs.name(report.get("created_by_ref")))
+    if report.get("revoked") is True:
+        return None
+    shown, hidden, contents = level_bit(row["tlp"]), 0, []
+    for tlp, obj in _referenced(store, feed, report_id):
+        if may_carry(feed.max_tlp, tlp):
+            shown |= level_bit(tlp)
+            contents.append(obj)
+        else:
+            hidden |= level_bit(tlp)
+    creator = report.get("created_by_ref") if isinstance(report.get("created_by_ref"), str) else ""
+    name = orgs.name(creator)
+    return Carried(view_of(report, contents, name), shown, hidden, creator, name)
 
 
 def event(store: Store, feed: Feed, event_uuid: str) -> str | None:
     """The event JSON of one report of the feed; None if the feed carries no such report."""
-    for row in _report_rows(store, feed, f"report--{event_uuid}"):
-        return event_json(_view(store, feed, row, _Orgs(store)))
-    return None
+    found = carried(store, feed, f"report--{event_uuid}", Orgs(store))
+    return event_json(found.view) if found else None
 
 
-@dataclass
-class Entry:
-    """One event's part of the index: its manifest record and its hashes.csv lines."""
-
-    manifest: dict
-    hashes: str
+def manifest_record(view: EventView) -> str:
+    """The event's value in manifest.json, as JSON."""
+    return json.dumps(misp_event(view, with_content=False).manifest[view.uuid], ensure_ascii=False,
+                      separators=(",", ":"))
 
 
-def index_entry(view: EventView) -> Entry:
-    lines = "".join(f"{hashlib.md5(v.encode('utf-8')).hexdigest()},{view.uuid}\n" for v in view.hash_values())
-    return Entry(misp_event(view, with_content=False).manifest[view.uuid], lines)
-
-
-@dataclass
-class Index:
-    """manifest.json and hashes.csv of one feed, and what they were built from."""
-
-    stamp: tuple
-    position: int  # the newest date_added read
-    entries: dict[str, Entry] = field(default_factory=dict)
-    manifest: str = "{}"
-    hashes: str = ""
-
-    def render(self) -> None:
-        self.manifest = json.dumps({u: e.manifest for u, e in self.entries.items()}, ensure_ascii=False,
-                                   separators=(",", ":"))
-        self.hashes = "".join(e.hashes for e in self.entries.values())
-
-
-def _stamp(store: Store, feed: Feed) -> tuple[tuple, int]:
-    """(what forces a full build: the ceiling and the count of withdrawn entries, the newest date_added)."""
-    newest = store.one("SELECT MAX(date_added) AS n FROM feed_entries WHERE feed = ?", [feed.id])["n"] or 0
-    deleted = store.one("SELECT COUNT(*) AS n FROM feed_entries WHERE feed = ? AND deleted = 1", [feed.id])["n"]
-    return (feed.max_tlp, deleted), newest
-
-
-def build_index(store: Store, feed: Feed) -> Index:
-    """The whole feed's index (paged reads)."""
-    stamp, newest = _stamp(store, feed)
-    index, orgs = Index(stamp, newest), _Orgs(store)
-    for row in _report_rows(store, feed):
-        view = _view(store, feed, row, orgs)
-        index.entries[view.uuid] = index_entry(view)
-    index.render()
-    return index
-
-
-def _reports_changed_since(store: Store, feed: Feed, position: int) -> set[str]:
-    """Reports of the feed whose own entry, or an entry of an object they refer to, came after `position`."""
-    reports: set[str] = set()
-    while True:
-        rows = store.query("SELECT date_added, id, type FROM feed_entries INDEXED BY feed_all"
-                           " WHERE feed = ? AND deleted = 0 AND date_added > ? ORDER BY date_added LIMIT ?",
-                           [feed.id, position, PAGE])
-        others = [r["id"] for r in rows if r["type"] != "report"]
-        reports.update(r["id"] for r in rows if r["type"] == "report")
-        for start in range(0, len(others), 500):
-            chunk = others[start:start + 500]
-            reports.update(r["report"] for r in store.query(
-                f"SELECT report FROM report_refs WHERE ref IN ({', '.join('?' * len(chunk))})", chunk))
-        if len(rows) < PAGE:
-            return reports
-        position = rows[-1]["date_added"]
-
-
-def update_index(store: Store, feed: Feed, index: Index) -> Index:
-    """The index brought up to date: rebuilt when the ceiling changed or entries were
-    withdrawn, else only the events whose report or objects were added since."""
-    stamp, newest = _stamp(store, feed)
-    if stamp != index.stamp:
-        return build_index(store, feed)
-    if newest == index.position:
-        return index
-    orgs = _Orgs(store)
-    for report_id in _reports_changed_since(store, feed, index.position):
-        event_uuid = report_id.split("--", 1)[1]
-        index.entries.pop(event_uuid, None)
-        for row in _report_rows(store, feed, report_id):
-            index.entries[event_uuid] = index_entry(_view(store, feed, row, orgs))
-    index.position = newest
-    index.render()
-    return index
-
-
-class IndexCache:
-    """The index of each feed, kept between requests and brought up to date on each."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: dict[str, Index] = {}
-
-    def get(self, store: Store, feed: Feed) -> Index:
-        with self._lock:
-            held = self._held.get(feed.id)
-            held = self._held[feed.id] = build_index(store, feed) if held is None else update_index(store, feed, held)
-            return held
+def hash_lines(view: EventView) -> str:
+    """The event's lines of hashes.csv: md5 of each attribute value, event uuid."""
+    return "".join(f"{hashlib.md5(v.encode('utf-8')).hexdigest()},{view.uuid}\n" for v in view.hash_values())

@@ -16,11 +16,16 @@ from ..logs import get_logger
 from ..taxii.access import visible_feed
 from ..taxii.errors import TITLES, TaxiiError, error_response, not_found
 from . import feed as misp_feed
+from . import index as misp_index
 
 log = get_logger(__name__)
 
 blueprint = Blueprint("misp", __name__)
 EVENT_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# How long a request waits for its feed's index to catch up before it serves what the
+# index holds: what arrived since the last request takes milliseconds; a first build
+# after an upgrade, or a big ceiling change, goes on in the background.
+REFRESH_WAIT = 2.0
 
 
 @blueprint.errorhandler(TaxiiError)
@@ -36,20 +41,23 @@ def _headers(response):
     return response
 
 
-def _cache() -> misp_feed.IndexCache:
-    return current_app.extensions.setdefault("qalqan_misp_index", misp_feed.IndexCache())
+def _current(feed):
+    """The feed's index brought up to date (or as far as REFRESH_WAIT allows)."""
+    store = current_node().store
+    current_app.extensions.setdefault("qalqan_misp_index", misp_index.Keeper(REFRESH_WAIT)).current(store, feed)
+    return store
 
 
 @blueprint.route("/misp/<feed_id>/manifest.json")
 def manifest(feed_id: str):
     feed = visible_feed(feed_id, need="read")
-    return Response(_cache().get(current_node().store, feed).manifest, mimetype="application/json")
+    return Response(misp_index.manifest_chunks(_current(feed), feed), mimetype="application/json")
 
 
 @blueprint.route("/misp/<feed_id>/hashes.csv")
 def hashes(feed_id: str):
     feed = visible_feed(feed_id, need="read")
-    return Response(_cache().get(current_node().store, feed).hashes, mimetype="text/csv")
+    return Response(misp_index.hashes_chunks(_current(feed), feed), mimetype="text/csv")
 
 
 @blueprint.route("/misp/<feed_id>/<event_uuid>.json")

@@ -23,14 +23,16 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-
-from pymisp import MISPEvent, MISPObject, MISPOrganisation, MISPTag
+from typing import TYPE_CHECKING
 
 from ..config import Feed
 from ..incident_index import disinfo_of, strings
 from ..policy import TLP_RANK, may_carry, tlp_of
 from ..store import Store
 from . import tags as misp_tags
+
+if TYPE_CHECKING:
+    from pymisp import MISPEvent, MISPTag
 
 # MISP's analysis levels: 1 ongoing, 2 completed.
 ONGOING, COMPLETED = 1, 2
@@ -136,6 +138,9 @@ def _add_observable(view: EventView, obj: dict) -> None:
 
 
 def misp_event(view: EventView, with_content: bool = True) -> MISPEvent:
+    # pymisp is imported here, not at the top: it takes over a second to import, and every
+    # `qalqan` process that loads the app would pay it, not only those that build events.
+    from pymisp import MISPEvent, MISPObject, MISPOrganisation
     """The pymisp event of a view; without content, only what the manifest holds."""
     event = MISPEvent()
     org = MISPOrganisation()
@@ -165,6 +170,7 @@ def misp_event(view: EventView, with_content: bool = True) -> MISPEvent:
 
 
 def _tag(name: str) -> MISPTag:
+    from pymisp import MISPTag
     tag = MISPTag()
     tag.from_dict(name=name)
     return tag

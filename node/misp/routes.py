@@ -23,9 +23,10 @@ log = get_logger(__name__)
 blueprint = Blueprint("misp", __name__)
 EVENT_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # How long a request waits for its feed's index to catch up before it serves what the
-# index holds: what arrived since the last request takes milliseconds; a first build
-# after an upgrade, or a big ceiling change, goes on in the background.
-REFRESH_WAIT = 2.0
+# index holds: what arrived since the last request takes milliseconds, but the first
+# update in a process also imports pymisp (over a second, several on a busy machine);
+# a first build after an upgrade, or a big ceiling change, goes on in the background.
+REFRESH_WAIT = 10.0
 
 
 @blueprint.errorhandler(TaxiiError)

@@ -64,8 +64,23 @@ def taxii_to_us(text: str) -> int:
     return seconds * 1_000_000 + int(frac)
 
 
+# What people type, and what a browser's datetime-local field sends: a date and a time
+# with a space or a T, minutes or seconds, no zone (taken as UTC, as the form says).
+NAIVE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
+
+
+def _naive_utc(value: str, field: str) -> datetime:
+    date, hours_minutes, seconds = NAIVE_TIME.match(value).groups()
+    try:
+        return datetime.strptime(f"{date} {hours_minutes}{seconds or ':00'}", "%Y-%m-%d %H:%M:%S").replace(
+            tzinfo=timezone.utc)
+    except ValueError:
+        raise InputError(f"{field}: {value!r} is not a valid date and time") from None
+
+
 def parse_record_time(value, field: str) -> str:
-    """A user-typed date (RFC 3339, or a plain date) as a STIX millisecond timestamp."""
+    """A user-typed date as a STIX millisecond timestamp: RFC 3339, a plain date, or a
+    date and time without a zone (`2026-11-29 07:45`, taken as UTC)."""
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif hasattr(value, "isoformat") and not isinstance(value, str):  # a YAML date
@@ -75,11 +90,13 @@ def parse_record_time(value, field: str) -> str:
             dt = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
             raise InputError(f"{field}: {value!r} is not a valid date") from None
+    elif isinstance(value, str) and NAIVE_TIME.match(value.strip()):
+        dt = _naive_utc(value.strip(), field)
     elif isinstance(value, str):
         try:
             us = taxii_to_us(value)
         except InputError:
-            raise InputError(f"{field}: {value!r} is not an RFC 3339 date-time such as 2025-03-01T12:00:00Z") from None
+            raise InputError(f"{field}: {value!r} is not a date such as 2026-11-29, 2026-11-29 07:45 (UTC) or 2026-11-29T07:45:00+05:00") from None
         dt = datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
     else:
         raise InputError(f"{field}: expected a date-time, got {type(value).__name__}")

@@ -125,3 +125,23 @@ def test_emitted_extensions_validate_against_their_json_schemas(kz):
                                     format_checker=jsonschema.FormatChecker())
                 seen.add(ext_id)
     assert seen == {SIGNATURE_EXT, NODE_KEYS_EXT, DISINFO_EXT, INCIDENT_TIMES_EXT, NARRATIVE_EXT, CHANNEL_EXT}
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("2026-11-29 07:45", "2026-11-29T07:45:00.000Z"),
+    ("2026-11-29T07:45", "2026-11-29T07:45:00.000Z"),  # a browser's datetime-local field
+    ("2026-11-29 07:45:30", "2026-11-29T07:45:30.000Z"),
+    ("2026-11-29", "2026-11-29T00:00:00.000Z"),
+    ("2026-11-29T07:45:00+05:00", "2026-11-29T02:45:00.000Z"),
+])
+def test_first_seen_takes_a_date_a_date_and_time_without_zone_as_utc_or_rfc_3339(kz, typed, stored):
+    result = kz.add_incident(incident_record(first_seen=typed))
+    incident = json.loads(kz.store.object_json(result.incident_id))
+    assert incident["extensions"][DISINFO_EXT]["first_seen"] == stored
+
+
+@pytest.mark.parametrize("typed", ["2026-11-29 25:45", "2026-02-30 07:45", "2026-11-29 7:45", "2026-11-29 07"])
+def test_a_date_and_time_that_does_not_exist_or_is_cut_is_named(kz, typed):
+    with pytest.raises(InputError) as err:
+        kz.add_incident(incident_record(first_seen=typed))
+    assert err.value.message.startswith("first_seen:")

@@ -149,6 +149,13 @@ def test_the_form_goes_the_same_way_as_incident_add_into_the_feeds(analyst, node
     assert node.store.feeds_of(incident_id) == [node.config.feeds["regional"].id]
 
 
+def test_the_form_takes_a_date_and_time_as_typed_without_a_zone(analyst, node):
+    response = submit(analyst, tlp="green", first_seen="2026-11-29 07:45", last_seen="2026-11-30")
+    assert response.status_code == 302
+    incident = json.loads(node.store.object_json(response.location.rsplit("/", 1)[1]))
+    assert (incident["first_seen"], incident["last_seen"]) == ("2026-11-29T07:45:00.000Z", "2026-11-30T00:00:00.000Z")
+
+
 def test_unticking_every_feed_keeps_the_incident_on_this_node(analyst, node):
     response = submit(analyst, tlp="clear", share=[])
     assert response.status_code == 302
@@ -167,7 +174,7 @@ BAD_INPUT = [
     ({"title": ""}, "title", "this field is required"),
     ({"summary": ""}, "summary", "this field is required"),
     ({"language": "Russian"}, "language", "is not an ISO 639-1 code"),
-    ({"first_seen": "last tuesday"}, "first_seen", "is not an RFC 3339 date-time"),
+    ({"first_seen": "last tuesday"}, "first_seen", "is not a date such as 2026-11-29, 2026-11-29 07:45 (UTC)"),
     ({"first_seen": ""}, "first_seen", "this field is required"),
     ({"last_seen": "2026-11-01"}, "last_seen", "earlier than first_seen"),
     ({"verdict": ""}, "verdict", "this field is required"),

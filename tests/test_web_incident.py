@@ -148,21 +148,39 @@ def test_user_text_is_shown_literally_never_as_html(analyst, node):
 
 def test_an_observable_in_very_many_reports_is_named_but_relates_nothing(analyst, node):
     from node.web.index import related_incidents
-    first = node.add_incident(incident_record(title="First", urls=["https://t.me/one/1"], accounts=[],
+    first = node.add_incident(incident_record(title="First", urls=["https://news-kz.example/one/1"], accounts=[],
                                               media_sha256=[]))
-    node.add_incident(incident_record(title="Second", urls=["https://t.me/two/2"], accounts=[], media_sha256=[]))
-    node.add_incident(incident_record(title="Third", urls=["https://t.me/three/3"], accounts=[], media_sha256=[]))
+    node.add_incident(incident_record(title="Second", urls=["https://news-kz.example/two/2"], accounts=[],
+                                      media_sha256=[]))
+    node.add_incident(incident_record(title="Third", urls=["https://news-kz.example/three/3"], accounts=[],
+                                      media_sha256=[]))
     assert {r["title"] for r in related_incidents(node.store, first.incident_id).incidents} == {"Second", "Third"}
     related = related_incidents(node.store, first.incident_id, common=2)
-    assert related.incidents == [] and related.too_common == [("domain-name", "t.me", 3)]
+    assert related.incidents == [] and related.too_common == [("domain-name", "news-kz.example", 3)]
+
+
+@pytest.mark.parametrize("host", ["t.me", "www.youtube.com", "vm.tiktok.com", "ok.ru", "m.facebook.com", "x.com"])
+def test_a_platform_domain_never_relates_incidents_on_its_own(analyst, node, host):
+    from node.web.index import related_incidents
+    base = {"accounts": [], "media_sha256": []}
+    first = node.add_incident(incident_record(title="First", urls=[f"https://{host}/a/1"], **base))
+    node.add_incident(incident_record(title="Same platform", urls=[f"https://{host}/b/2"], **base))
+    node.add_incident(incident_record(title="Same post", urls=[f"https://{host}/a/1"], **base))
+    related = related_incidents(node.store, first.incident_id)
+    assert [r["title"] for r in related.incidents] == ["Same post"]
+    assert related.incidents[0]["shared"] == [("url", f"https://{host}/a/1")]
+    assert related.platform_domains == [host]
+    page = section(analyst.get(f"/incidents/{first.incident_id}").text, "Related incidents")
+    assert "Same post" in page and "Same platform" not in page
+    assert "Platform domains relate nothing on their own" in page and host in page
 
 
 def test_a_shared_url_ranks_above_a_shared_domain(node):
     from node.web.index import related_incidents
     base = {"accounts": [], "media_sha256": []}
-    first = node.add_incident(incident_record(title="First", urls=["https://t.me/a/1"], **base))
-    node.add_incident(incident_record(title="Same domain", urls=["https://t.me/b/2"], **base))
-    node.add_incident(incident_record(title="Same URL", urls=["https://t.me/a/1"], **base))
-    node.add_incident(incident_record(title="Also same domain", urls=["https://t.me/c/3"], **base))
+    first = node.add_incident(incident_record(title="First", urls=["https://news-kz.example/a/1"], **base))
+    node.add_incident(incident_record(title="Same domain", urls=["https://news-kz.example/b/2"], **base))
+    node.add_incident(incident_record(title="Same URL", urls=["https://news-kz.example/a/1"], **base))
+    node.add_incident(incident_record(title="Also same domain", urls=["https://news-kz.example/c/3"], **base))
     titles = [r["title"] for r in related_incidents(node.store, first.incident_id).incidents]
     assert titles[0] == "Same URL" and set(titles[1:]) == {"Same domain", "Also same domain"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..incident_index import OBSERVABLE_TYPES
+from ..platforms import is_platform_domain
 from ..store import Store
 
 TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public")
@@ -155,6 +156,7 @@ def term_values(store: Store, kind: str) -> list[str]:
 class Related:
     incidents: list[dict]
     too_common: list[tuple[str, str, int]]  # (kind, value, reports holding it): not used to relate
+    platform_domains: list[str]  # the platforms' own domains it holds: never used to relate
 
 
 def related_incidents(store: Store, incident_id: str, limit: int = 50, common: int = COMMON_OBSERVABLE) -> Related:
@@ -162,15 +164,18 @@ def related_incidents(store: Store, incident_id: str, limit: int = 50, common: i
 
     Observable ids are deterministic (UUIDv5 of the value), so the same URL recorded at
     two nodes is one id and the report_refs index finds the match directly. An observable
-    in more than `common` reports (a domain such as t.me) relates nothing: it is named
-    instead. Incidents sharing a URL, account or media hash rank above domain-only ones."""
+    in more than `common` reports relates nothing, nor does a platform's domain (t.me,
+    youtube.com: node/platforms.py): both are named instead. Incidents sharing a URL,
+    account or media hash rank above domain-only ones."""
     like = " OR ".join(f"mine.ref LIKE '{t}--%'" for t in OBSERVABLE_TYPES)
     observables = [r["ref"] for r in store.query(
         "SELECT DISTINCT mine.ref FROM report_refs own JOIN report_refs mine ON mine.report = own.report"
         f" WHERE own.ref = ? AND ({like})", [incident_id])]
+    domains = observable_values(store, [r for r in observables if r.startswith("domain-name--")])
+    platform = {ref for ref, (_, host) in domains.items() if is_platform_domain(host)}
     shared: dict[str, list[str]] = {}
     too_common = []
-    for ref in observables:
+    for ref in [r for r in observables if r not in platform]:
         reports = [r["report"] for r in store.query(
             "SELECT report FROM report_refs WHERE ref = ? LIMIT ?", [ref, common + 1])]
         if len(reports) > common:
@@ -187,7 +192,7 @@ def related_incidents(store: Store, incident_id: str, limit: int = 50, common: i
         entry["shared"] = sorted(values.get(ref, (ref.split("--")[0], ref)) for ref in refs)
         incidents.append(entry)
     counted = [(*values.get(ref, ("?", ref)), _count_reports(store, ref)) for ref in too_common]
-    return Related(incidents, counted)
+    return Related(incidents, counted, sorted(domains[ref][1] for ref in platform))
 
 
 def _weight(ref: str) -> int:

@@ -146,3 +146,39 @@ def test_paging_keeps_the_filters(analyst, node):
     older = unescape(re.search(r'<a href="([^"]+)" rel="next">', first).group(1))
     assert "platform=telegram" in older
     assert titles(analyst.get(older).text) == ["Telegram 0"]
+
+
+def csv_rows(analyst, query: str) -> list[dict]:
+    import csv
+    import io
+    response = analyst.get("/incidents.csv" + query)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+def test_the_filtered_list_exports_as_csv_every_page_of_it(analyst, node, three, monkeypatch):
+    from node.web import csvexport
+    monkeypatch.setattr(csvexport, "BATCH", 2)  # so three telegram incidents take two batches
+    node.add_incident(incident_record(title="Delta", platforms=["telegram"], verdict="false"))
+    listing = analyst.get("/incidents?platform=telegram").get_data(as_text=True)
+    assert 'href="/incidents.csv?platform=telegram"' in unescape(listing)
+    rows = csv_rows(analyst, "?platform=telegram")
+    assert [r["title"] for r in rows] == titles(listing) == ["Delta", "Gamma: satire taken as news",
+                                                                "Alpha: fake border closure"]
+    gamma = rows[1]
+    assert (gamma["verdict"], gamma["tlp"], gamma["platforms"], gamma["target_countries"]) == (
+        "satire", "clear", "telegram x", "KG KZ")
+    assert gamma["first_seen"].startswith("2026-11-20T") and gamma["incident_id"].startswith("incident--")
+    assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", gamma["received"])
+    assert [r["title"] for r in csv_rows(analyst, "?verdict=manipulated")] == ["Beta: edited flood video"]
+
+
+def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(analyst, node):
+    node.add_incident(incident_record(title='=HYPERLINK("https://evil.example","open")'))
+    node.add_incident(incident_record(title="@SUM(1+1)"))
+    assert [r["title"] for r in csv_rows(analyst, "")] == ["'@SUM(1+1)", "'=HYPERLINK(\"https://evil.example\",\"open\")"]
+
+
+def test_a_bad_filter_in_the_csv_export_is_a_400_and_it_needs_a_log_in(analyst, client, three):
+    assert analyst.get("/incidents.csv?from=yesterday").status_code == 400
+    assert client.get("/incidents.csv").headers["Location"].startswith("/login")

@@ -16,6 +16,7 @@ from ..policy import TLP_ORDER
 from ..incident_index import disinfo_of, strings
 from ..markings import MARKING, BundleMarkings
 from . import blueprint
+from .csvexport import incidents_csv
 from .forms import IncidentForm
 from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, describe_observable, indexed_incident,
                     list_incidents, related_incidents, term_values)
@@ -73,8 +74,18 @@ def incident_list():
         "node": [(c["identity"], f"{c['name']} ({c['country']})") for c in node.trust.cards()],
     }
     return render_template("incidents/list.html", rows=page, total=total, capped=capped, older=older,
-                           first=first, args=request.args, options=options, errors=errors,
+                           first=first, args=request.args, csv_args=args, options=options, errors=errors,
                            technique_names={t: node.disarm.name(t) for t in options["technique"]})
+
+
+@blueprint.route("/incidents.csv")
+def incident_list_csv():
+    """What the list shows for the same filters, every page of it, as CSV."""
+    filters, errors = filters_from(request.args)
+    if errors:
+        abort(400, errors[0])
+    return Response(incidents_csv(current_node().store, filters), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="incidents.csv"'})
 
 
 # -- form -----------------------------------------------------------------------------------

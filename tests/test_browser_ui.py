@@ -3,6 +3,7 @@ served by `qalqan serve` on a loopback port. Screenshots go to tests/artifacts/.
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from node.home import Node
 from node.users import add_user
+from node.wellknown import DISINFO_EXT
 from web_fixtures import ADMIN, ANALYST, incident_record
 
 CHROMIUM = "/usr/bin/chromium"
@@ -175,3 +177,37 @@ def test_an_admin_deletes_a_quarantined_object_in_the_browser(served_node, page,
     expect(page.locator(".flash")).to_contain_text("Deleted")
     expect(page.get_by_text(f"{held - 1} held")).to_be_visible()
     assert page.dialogs == [] and page.problems == []
+
+
+def click_option(page, value: str) -> None:
+    """A plain mouse click on an option of the DISARM list, as an analyst clicks it."""
+    option = page.locator(f'select#disarm option[value="{value}"]')
+    option.scroll_into_view_if_needed()
+    box = option.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def test_plain_clicks_pick_several_techniques_shown_as_removable_chips(served_node, page):
+    home, base = served_node
+    log_in(page, base)
+    page.goto(base + "/incidents/new")
+    fill_incident_form(page)  # picks T0023 through the list
+    page.get_by_label("Find a DISARM technique").fill("")
+    page.get_by_label("Find a DISARM technique").dispatch_event("input")
+    click_option(page, "T0086.002")
+    click_option(page, "T0017")
+    chosen = lambda: page.eval_on_selector("select#disarm", "s => Array.from(s.selectedOptions).map(o => o.value)")
+    assert sorted(chosen()) == ["T0017", "T0023", "T0086.002"]
+    chips = page.locator("#disarm-picked .chip")
+    expect(chips).to_have_count(3)
+    click_option(page, "T0017")  # a second plain click takes it out again
+    expect(chips).to_have_count(2)
+    page.get_by_role("button", name=re.compile("Remove T0023")).click()
+    expect(chips).to_have_count(1)
+    assert chosen() == ["T0086.002"]
+    shot(page, "disarm-chips")
+    page.get_by_role("button", name="Sign and record").click()
+    expect(page).to_have_url(re.compile(r"/incidents/incident--"))
+    incident_id = page.url.rsplit("/", 1)[1]
+    stored = json.loads(Node(home).store.object_json(incident_id))
+    assert stored["extensions"][DISINFO_EXT]["disarm_techniques"] == ["T0086.002"]

@@ -2,15 +2,38 @@
 // and highlight who will see the incident for the chosen TLP.
 "use strict";
 
+function pickedChip(option, onRemove) {
+  const chip = document.createElement("button");
+  chip.type = "button";
+  chip.className = "chip";
+  chip.dataset.value = option.value;
+  chip.textContent = option.textContent + " \u00d7";
+  chip.setAttribute("aria-label", "Remove " + option.textContent);
+  chip.addEventListener("click", () => onRemove(option));
+  return chip;
+}
+
 function setUpDisarmFilter() {
   const filter = document.getElementById("disarm-filter");
   const select = document.querySelector("select#disarm");
   const picked = document.getElementById("disarm-picked");
   if (!filter || !select) return;
   const showPicked = () => {
-    const chosen = Array.from(select.selectedOptions).map((o) => o.textContent);
-    picked.textContent = chosen.length ? "Picked: " + chosen.join("; ") : "";
+    const remove = (option) => {
+      option.selected = false;
+      showPicked();
+    };
+    picked.replaceChildren(...Array.from(select.selectedOptions).map((o) => pickedChip(o, remove)));
   };
+  // A plain click toggles one technique and keeps the others: no Ctrl-click needed.
+  select.addEventListener("mousedown", (event) => {
+    const option = event.target.closest("option");
+    if (!option) return;
+    event.preventDefault();
+    option.selected = !option.selected;
+    select.focus();
+    showPicked();
+  });
   filter.addEventListener("input", () => {
     const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
     for (const group of select.querySelectorAll("optgroup")) {

@@ -211,3 +211,24 @@ def test_plain_clicks_pick_several_techniques_shown_as_removable_chips(served_no
     incident_id = page.url.rsplit("/", 1)[1]
     stored = json.loads(Node(home).store.object_json(incident_id))
     assert stored["extensions"][DISINFO_EXT]["disarm_techniques"] == ["T0086.002"]
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    yield context.new_page()
+    context.close()
+
+
+def test_the_list_the_form_and_the_incident_page_fit_a_390_px_phone(served_node, phone):
+    home, base = served_node
+    incident = Node(home).add_incident(incident_record(
+        title="A rather long title about a forged decree that spreads on several platforms at once",
+        urls=["https://t.me/a_very_long_channel_name_for_testing/1234567890?single&comment=99"]))
+    log_in(phone, base)
+    pages = {"list": "/incidents", "form": "/incidents/new", "incident": f"/incidents/{incident.incident_id}"}
+    for name, path in pages.items():
+        phone.goto(base + path)
+        shot(phone, f"phone-{name}")
+        width = phone.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 390, f"{name} is {width} px wide at a 390 px viewport"

@@ -20,6 +20,7 @@ from typing import Iterable
 from .logs import get_logger
 from .policy import is_public_debunk
 from .store import Store
+from .textkey import search_keys
 from .timefmt import taxii_to_us
 from .wellknown import DISINFO_EXT
 
@@ -225,10 +226,19 @@ def _observable_text(neighbours: list[dict]) -> str:
 def _write_fts(store: Store, n: int, entry: dict, observables: str) -> None:
     store.conn.execute("DELETE FROM web_incident_fts WHERE rowid = ?", [n])
     store.conn.execute(
-        "INSERT INTO web_incident_fts (rowid, title, summary, claim, threat_actor, observables, case_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO web_incident_fts (rowid, title, summary, claim, threat_actor, observables, case_id, keys)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [n, entry["title"] or "", entry["summary"] or "", entry["claim"] or "", entry["threat_actor"] or "",
-         observables, entry["case_id"] or ""])
+         observables, entry["case_id"] or "", incident_keys(entry)])
+
+
+def incident_keys(entry: dict) -> str:
+    """The search keys of an incident's words (node/textkey: word forms and scripts): of its
+    title, summary, claim and threat actor; observables and case ids are matched as typed."""
+    return search_keys(*(entry[field] or "" for field in KEYED_FIELDS))
+
+
+KEYED_FIELDS = ("title", "summary", "claim", "threat_actor")
 
 
 def backfill(store: Store) -> int:

@@ -83,8 +83,9 @@ def fresh_shape(tmp_path) -> dict:
 
 
 def test_the_steps_are_numbered_one_by_one():
-    assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 6
+    # step 7 is another branch's (issue 13); this one has step 8
+    assert [step.version for step in MIGRATIONS] == [1, 2, 3, 4, 5, 6, 8]
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 8
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -98,7 +99,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     after = data(db)
     # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
     assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6, 8]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -136,7 +137,7 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     assert store.query("SELECT version FROM schema_history ORDER BY version") == \
-        [{"version": v} for v in (2, 3, 4, 5, 6)]
+        [{"version": v} for v in (2, 3, 4, 5, 6, 8)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -151,7 +152,7 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6, 8)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -181,9 +182,9 @@ def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     history = store.query("SELECT version FROM schema_history ORDER BY version")
-    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6, 8]
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 6}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 7}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -270,3 +271,34 @@ def test_step_6_adds_the_misp_index_to_a_schema_5_database_and_queues_withdrawal
     assert kept.split("--", 1)[1] in served and gone.split("--", 1)[1] not in served
     assert store.query("SELECT COUNT(*) AS n FROM misp_withdrawals") == [{"n": 0}]
     store.close()
+
+
+def test_step_8_gives_incidents_indexed_before_it_their_search_keys(kz, tmp_path):
+    from node.web.index import Filters, list_incidents
+    from web_fixtures import incident_record
+    latin = kz.add_incident(incident_record(title="Qazaqstan şekarasy jabylady", summary="Jalğan habar.",
+                                            claim="Şekara jabylmaidy.", language="kk")).incident_id
+    russian = kz.add_incident(incident_record(title="Граница закрыта", summary="Фейк.", claim="Нет.")).incident_id
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-7 database held it: the full text without keys
+        columns = "title, summary, claim, threat_actor, observables, case_id"
+        conn.execute("ALTER TABLE web_incident_fts RENAME TO fts_now")
+        conn.execute(migrations._INCIDENT_INDEX_DDL[-1])
+        conn.execute(f"INSERT INTO web_incident_fts (rowid, {columns}) SELECT rowid, {columns} FROM fts_now")
+        conn.execute("DROP TABLE fts_now")
+        conn.execute("DELETE FROM schema_history WHERE version >= 8")
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+        assert "keys" not in [c[1] for c in conn.execute("PRAGMA table_xinfo('web_incident_fts')")]
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 8") == [{"version": 8}]
+
+    def found(text):
+        return {r["incident_id"] for r in list_incidents(store, Filters(text=text))}
+
+    assert found("шекарасы") == {latin}  # Cyrillic Kazakh finds the Latin text
+    assert found("границы") == {russian}  # another form finds the word
+    assert found("fakechannel") == {latin, russian}  # the observables came along, matched as typed
+    store.close()
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)

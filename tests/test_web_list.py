@@ -67,6 +67,38 @@ def test_text_search_finds_words_in_title_claim_urls_and_accounts(analyst, three
     assert titles(analyst.get("/incidents", query_string={"q": text}).text) == expected
 
 
+@pytest.fixture
+def regional(node):
+    """Incidents in the region's languages, with nothing else in common."""
+    plain = {"summary": "-", "urls": [], "accounts": [], "media_sha256": [], "threat_actor": None}
+    node.add_incident(incident_record(title="Qazaqstan men Qytai şekarasy jabylady degen habar jalğan",
+                                      claim="Şekaralarda eşqandai özgerıs joq.", language="kk", **plain))
+    node.add_incident(incident_record(title="Граница с Китаем закрыта", claim="Граница открыта.", language="ru",
+                                      **plain))
+    node.add_incident(incident_record(title="Oʻzbekistonda suv narxi oshadi", claim="Suv narxi oʻzgarmaydi.",
+                                      language="uz", **plain))
+    node.add_incident(incident_record(title="Azərbaycanda seçkilər təxirə salınır", claim="Seçkilər vaxtında.",
+                                      language="az", **plain))
+
+
+KK_LATIN = "Qazaqstan men Qytai şekarasy jabylady degen habar jalğan"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("шекара", [KK_LATIN]),  # Cyrillic Kazakh finds Latin Kazakh
+    ("Қазақстан шекарасында", [KK_LATIN]),  # and another form of the words
+    ("қытай шекаралары", [KK_LATIN]),
+    ("границы", ["Граница с Китаем закрыта"]),  # an inflected Russian word finds its base form
+    ("границами китая", ["Граница с Китаем закрыта"]),
+    ("сув нархлари", ["Oʻzbekistonda suv narxi oshadi"]),  # Uzbek: Cyrillic finds Latin
+    ("сечкиләр", ["Azərbaycanda seçkilər təxirə salınır"]),  # Azerbaijani: Cyrillic finds Latin
+    ("шекер", []),  # sugar is not border
+    ("шекара вакцина", []),  # every word must match
+])
+def test_text_search_matches_word_forms_and_both_scripts(analyst, regional, text, expected):
+    assert titles(analyst.get("/incidents", query_string={"q": text}).text) == expected
+
+
 DELTA = "Delta: and or not near a b title x"
 EVERY = [DELTA, "Gamma: satire taken as news", "Beta: edited flood video", "Alpha: fake border closure"]
 
@@ -98,7 +130,9 @@ def test_a_nul_in_the_search_text_separates_words_instead_of_failing(analyst, th
 
 
 def test_fts_query_quotes_every_word():
-    assert fts_query('border "closes') == '"border"* AND """closes"*'
+    typed = "{title summary claim threat_actor observables case_id}"
+    assert fts_query('border "closes') == (
+        f'({typed} : "border"* OR keys : (("border"*))) AND ({typed} : """closes"* OR keys : (("closes"*)))')
     assert fts_query("  -- ") is None
 
 

@@ -10,11 +10,12 @@ conventions disagree on, and spends a little precision on it:
   vowels    ә ə ä → e     ө ö ў oʻ → o     ү ұ ü ū → u     ы і и й ı y ј → i
             я → ia   ю → iu   ё → io   (Latin "ya", "yu", "yo" fold the same way)
   consonants  қ q k → k   ғ ğ gʻ ҝ → g   ң ñ ng → n   ш ş sh щ → sh   ч ç ch → ch
-            ж j zh → j   х һ ҳ x kh → h   ҹ c → c   ц → ts   ъ ь ʼ → (nothing)
+            ж j zh → j   х һ ҳ x kh → h   ҹ c → c   ц ts → s   ъ ь ʼ → (nothing)
   Latin "ye" at the start of a word → e (Uzbek "yer" is Cyrillic "ер").
 
 q and k are one letter in the key (Kazakh and Uzbek қ/q against к/k; informal Latin
-Kazakh writes k), and so are ng and n (Uzbek ng, Kazakh ң, informal Latin Kazakh n).
+Kazakh writes k), and so are ng and n (Uzbek ng, Kazakh ң, informal Latin Kazakh n), and
+ts and s (Uzbek Latin writes ц as s or ts: vaksina, konstitutsiya).
 
 Azerbaijani Cyrillic writes the sound of Latin q with г, where every other Cyrillic
 alphabet's г is g: a text is read as Azerbaijani Cyrillic when it has ҹ, ҝ or ј, or has
@@ -42,7 +43,7 @@ _CYRILLIC = {
     "а": "a", "б": "b", "в": "v", "г": "g", "ғ": "g", "ҝ": "g", "д": "d", "е": "e", "ё": "io", "ж": "j",
     "з": "z", "и": "i", "й": "i", "і": "i", "ї": "i", "ј": "i", "к": "k", "қ": "k", "л": "l", "м": "m",
     "н": "n", "ң": "n", "о": "o", "ө": "o", "ў": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
-    "ұ": "u", "ү": "u", "ф": "f", "х": "h", "һ": "h", "ҳ": "h", "ц": "ts", "ч": "ch", "ҹ": "c", "ш": "sh",
+    "ұ": "u", "ү": "u", "ф": "f", "х": "h", "һ": "h", "ҳ": "h", "ц": "s", "ч": "ch", "ҹ": "c", "ш": "sh",
     "щ": "sh", "ъ": "", "ы": "i", "ь": "", "э": "e", "є": "e", "ю": "iu", "я": "ia", "ә": "e", "ґ": "g",
 }
 _LATIN = {
@@ -54,6 +55,8 @@ _AZ_TABLE = str.maketrans({**_CYRILLIC, **_LATIN, "г": "k"})
 
 AZ_CYRILLIC_ONLY = frozenset("ҹҝј")
 NOT_AZ_CYRILLIC = frozenset("қңұіўҳ")
+# Letters of the Kazakh, Kyrgyz, Uzbek and Azerbaijani Cyrillic alphabets that Russian lacks.
+TURKIC_CYRILLIC = frozenset("әғқңөұүһіўҳҹҝј")
 
 
 def text_is_azerbaijani_cyrillic(lowered: str) -> bool:
@@ -80,7 +83,7 @@ def fold_word(word: str, azerbaijani_cyrillic: bool = False) -> str:
     if not key.isascii():
         key = _COMBINING.sub("", unicodedata.normalize("NFD", key))  # é → e, â → a; other scripts stay
         key = unicodedata.normalize("NFC", key)
-    return "".join(c for c in key if c.isalnum()).replace("ng", "n")
+    return "".join(c for c in key if c.isalnum()).replace("ng", "n").replace("ts", "s")
 
 
 def words(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Iterable
 from ..incident_index import OBSERVABLE_TYPES
 from ..platforms import is_platform_domain
 from ..store import Store
+from ..textkey import query_words
 
 TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public")
 PAGE_SIZE = 50
@@ -30,13 +31,35 @@ class Filters:
     limit: int = PAGE_SIZE
 
 
+# The columns that hold the text as written; `keys` holds its search keys (node/textkey).
+TYPED_COLUMNS = "{title summary claim threat_actor observables case_id}"
+
+
 def fts_query(text: str) -> str | None:
-    """User words → an FTS5 query: every word must occur (as a prefix); no FTS syntax passes.
-    NUL separates words too: FTS5 ends a quoted string at it ("unterminated string")."""
+    """User words → an FTS5 query: every word must occur, either as typed (as a prefix, so
+    case ids, URLs and hashes match as before) or through its search keys: a word's
+    transliteration key as a prefix, or one of its stems (node/textkey: the word's forms,
+    either script). No FTS syntax passes. NUL separates words too: FTS5 ends a quoted
+    string at it ("unterminated string")."""
     words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
     if not words:
         return None
-    return " AND ".join('"' + w.replace('"', '""') + '"*' for w in words)
+    return " AND ".join(_word_query(w) for w in words)
+
+
+def _word_query(word: str) -> str:
+    typed = f"{TYPED_COLUMNS} : {_quoted(word)}*"
+    parts = query_words(word)  # a word may have parts: t.me/x is t, me, x
+    if not parts:
+        return f"({typed})"
+    keyed = " AND ".join(
+        "(" + " OR ".join([f"{_quoted(k)}*" for k in part.prefixes] + [_quoted(k) for k in part.stems]) + ")"
+        for part in parts)
+    return f"({typed} OR keys : ({keyed}))"
+
+
+def _quoted(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
 
 
 @dataclass

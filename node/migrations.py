@@ -191,6 +191,22 @@ def _misp_index(db: sqlite_utils.Database) -> None:
                " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
 
 
+# Near-duplicate claims (node/similar_claims.py): a MinHash signature per incident row
+# with a claim, and its LSH band terms in a contentless FTS5 table (rowid = row `n`).
+_CLAIM_DDL = (
+    "CREATE TABLE IF NOT EXISTS claim_signatures (incident INTEGER PRIMARY KEY, signature BLOB NOT NULL)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS claim_bands USING fts5(terms, content='', detail='none', tokenize='ascii')",
+)
+
+
+def _claim_signatures(db: sqlite_utils.Database) -> None:
+    """The near-duplicate claim index, signed for every incident indexed so far."""
+    from .similar_claims import sign_all
+    for statement in _CLAIM_DDL:
+        db.execute(statement)
+    sign_all(db.conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -206,6 +222,7 @@ MIGRATIONS = (
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
+    Migration(9, "near-duplicate claims: MinHash signatures and LSH bands, back-filled", _claim_signatures),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

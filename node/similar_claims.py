@@ -9,8 +9,8 @@ keep a light rewording or another inflection above 0.57 Jaccard and a different 
 the same topic below 0.42; 4- and 5-grams and whole words separated the two less (words
 cut to five letters did about as well, on a rule of thumb for stems; 3-grams need none).
 
-The signature is a one-permutation MinHash: every 3-gram is hashed once (splitmix64),
-the hash picks one of SLOTS slots and each slot keeps the smallest value it was given; a
+The signature is a one-permutation MinHash: every 3-gram is hashed once (BLAKE2b, 64 bits,
+kept in a cache: a language has a few thousand 3-grams in use), the hash picks one of SLOTS slots and each slot keeps the smallest value it was given; a
 slot nothing fell into borrows from the first filled slot in its own fixed donor order
 (densification, Shrivastava 2017), so two claims agree on a slot with probability about
 their Jaccard similarity. The score shown is the share of slots that agree. Pure Python,
@@ -28,6 +28,7 @@ schema step that calls `sign_all`. The tables are made by node/migrations.py (st
 """
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import struct
 from dataclasses import dataclass
@@ -46,23 +47,19 @@ THRESHOLD = 0.5  # listed from this score up (bench/similar_claims.py --quality 
 MAX_CLAIM = 4000  # characters of a claim that are shingled
 MAX_CANDIDATES = 2000  # newest first, when a band term is very common (many copies of one claim)
 
-_MASK64 = (1 << 64) - 1
 _EMPTY = 1 << 16
 _PACK = struct.Struct(f"<{SLOTS}H")
 
 
-def _mix(x: int) -> int:
-    """splitmix64's finaliser: a 64-bit integer → a well-spread 64-bit hash."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
+def _hash64(text: str) -> int:
+    """BLAKE2b, 64 bits: the same in every process (str's hash() is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
 @lru_cache(maxsize=1)
 def _donors() -> tuple[tuple[int, ...], ...]:
     """For each slot, the other slots in a fixed pseudo-random order (the same in every process)."""
-    return tuple(tuple(sorted((j for j in range(SLOTS) if j != i), key=lambda j: _mix(i * SLOTS + j)))
+    return tuple(tuple(sorted((j for j in range(SLOTS) if j != i), key=lambda j: _hash64(f"{i} {j}")))
                  for i in range(SLOTS))
 
 
@@ -81,7 +78,7 @@ def _place(gram: str) -> tuple[int, int]:
     if placed is None:
         if len(_placed) >= 200_000:
             _placed.clear()  # other scripts pass the fold unchanged: keep the cache bounded
-        h = _mix(int.from_bytes(gram.encode("utf-8"), "little"))
+        h = _hash64(gram)
         placed = _placed[gram] = ((h >> 48) * SLOTS) >> 16, h & 0xFFFF
     return placed
 

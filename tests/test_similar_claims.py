@@ -17,7 +17,7 @@ from node.app import create_app
 from node.home import Node
 from node.incident import stix_now
 from node.signing import SIGNATURE_EXT, sign
-from node.similar_claims import THRESHOLD, band_terms, signature, similar
+from node.similar_claims import SLOTS, THRESHOLD, band_terms, signature, similar
 from node.users import add_user
 from node.wellknown import DISINFO_EXT
 
@@ -220,3 +220,9 @@ def test_an_analyst_sees_similar_claims_at_any_tlp_as_the_incidents_themselves(a
     red = node.add_incident(record("Red", UZ_LATIN, tlp="red")).incident_id
     assert set(listed(analyst.get(f"/incidents/{amber}").text)) == {red}
     assert analyst.get(f"/incidents/{red}").status_code == 200
+
+
+@pytest.mark.parametrize("claim", ["x\ud800yz", "東京 " * 7000, "Ελλάδα και Кыргызстан", "🙂🙂🙂", "a", "\x00\x01"])
+def test_any_claim_a_partner_may_sign_gets_a_signature_or_none_never_an_error(claim):
+    sig = signature(claim)
+    assert sig is None or (len(sig) == 2 * SLOTS and signature(claim) == sig)

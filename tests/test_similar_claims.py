@@ -129,12 +129,14 @@ def test_an_incident_recorded_through_the_form_is_matched(analyst, node):
 
 def test_an_incident_is_never_similar_to_itself_and_an_unrelated_claim_is_not_listed(analyst, node):
     alone = node.add_incident(record("Border, alone", KK_CYRILLIC)).incident_id
-    node.add_incident(record("Lorries", KK_OTHER_CLAIM))
+    node.add_incident(record("Lorries", KK_OTHER_CLAIM))  # the same border, the same words, another claim
     node.add_incident(record("Deposits", RU_CLAIM))
     html = analyst.get(f"/incidents/{alone}").text
     assert listed(html) == {} and "None found." in similar_section(html)
-    assert similar(node.store.conn, node.store.one("SELECT n FROM web_incidents WHERE incident_id = ?",
-                                                   [alone])["n"], threshold=0.0) != []  # scored, then left out
+    twin = node.add_incident(record("Border, twin", KK_CYRILLIC)).incident_id
+    assert listed(analyst.get(f"/incidents/{alone}").text) == {twin: (1.0, "kz (KZ)")}
+    n = node.store.one("SELECT n FROM web_incidents WHERE incident_id = ?", [alone])["n"]
+    assert n not in {m.n for m in similar(node.store.conn, n, threshold=0.0)}
 
 
 def test_an_incident_without_a_claim_lists_no_similar_claims(analyst, node):

@@ -228,3 +228,12 @@ def test_an_analyst_sees_similar_claims_at_any_tlp_as_the_incidents_themselves(a
 def test_any_claim_a_partner_may_sign_gets_a_signature_or_none_never_an_error(claim):
     sig = signature(claim)
     assert sig is None or (len(sig) == 2 * SLOTS and signature(claim) == sig)
+
+
+def test_a_long_claim_is_shown_cut_in_the_list(analyst, node):
+    longest = (UZ_LATIN + " " + "Bu gap takrorlanadi. " * 1000)[:20_000]  # the most a record may hold
+    first = node.add_incident(record("Long", longest)).incident_id
+    node.add_incident(record("Long too", longest))
+    html = analyst.get(f"/incidents/{first}").text
+    assert len(listed(html)) == 1
+    assert UZ_LATIN in similar_section(html) and len(similar_section(html)) < 3000

@@ -79,7 +79,8 @@ def synthetic_incident(rng, i, vocabulary, weights, techniques, node_ids) -> tup
     return incident, stored, neighbours
 
 
-def fill(node: Node, count: int, seed: int = SEED) -> float:
+def fill(node: Node, count: int, seed: int = SEED, edit=None) -> float:
+    """Index `count` synthetic incidents; `edit(incident)`, when given, may change each first."""
     rng = random.Random(seed)
     vocabulary = words(rng)
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]  # Zipf-like: a few words are everywhere
@@ -96,13 +97,15 @@ def fill(node: Node, count: int, seed: int = SEED) -> float:
     for start in range(0, count, 5000):
         with node.store.transaction():
             for i in range(start, min(start + 5000, count)):
-                _index(node, rng, i, vocabulary, weights, techniques, node_ids)
+                _index(node, rng, i, vocabulary, weights, techniques, node_ids, edit)
     node.store.conn.execute("ANALYZE")
     return time.perf_counter() - started
 
 
-def _index(node, rng, i, vocabulary, weights, techniques, node_ids) -> None:
+def _index(node, rng, i, vocabulary, weights, techniques, node_ids, edit=None) -> None:
     incident, stored, neighbours = synthetic_incident(rng, i, vocabulary, weights, techniques, node_ids)
+    if edit is not None:
+        edit(incident)
     report_id = f"report--{uuid.UUID(int=rng.getrandbits(128), version=4)}"
     index_incident(node.store, incident, stored, report_id, neighbours)
     # What ingest records for a report: its refs, so related incidents can be looked up.

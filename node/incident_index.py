@@ -1,4 +1,5 @@
-"""The incident index: one row per incident, filter terms and an FTS5 table.
+"""The incident index: one row per incident, filter terms, an FTS5 table, and the
+claim signatures that find near-duplicate claims (node/similar_claims.py).
 
 A core concern (every door feeds it through the ingest hook, the CLI included); the
 UI reads it through node/web/index.py. Its tables are part of the store's schema.
@@ -19,6 +20,7 @@ from typing import Iterable
 
 from .logs import get_logger
 from .policy import is_public_debunk
+from .similar_claims import index_claim
 from .store import Store
 from .textkey import search_keys
 from .timefmt import taxii_to_us
@@ -97,11 +99,12 @@ def reindex_incident(store: Store, incident_id: str) -> None:
 
 def index_incident(store: Store, incident: dict, stored: dict, report_id: str | None,
                    neighbours: list[dict]) -> int:
-    """Write one incident's row, terms and text; returns its row number."""
+    """Write one incident's row, terms, text and claim signature; returns its row number."""
     entry = _entry(incident, stored, report_id, neighbours)
     n = _upsert(store, entry)
     _write_terms(store, n, _terms(entry, incident))
     _write_fts(store, n, entry, _observable_text(neighbours))
+    index_claim(store.conn, n, entry["claim"])
     return n
 
 

@@ -218,6 +218,20 @@ def _search_keys(db: sqlite_utils.Database) -> None:
                             [(*row, incident_keys(dict(zip(KEYED_FIELDS, row[1:])))) for row in rows])
         last = rows[-1][0]
     db.execute("DROP TABLE web_incident_fts_before_keys")
+# Near-duplicate claims (node/similar_claims.py): a MinHash signature per incident row
+# with a claim, and its LSH band terms in a contentless FTS5 table (rowid = row `n`).
+_CLAIM_DDL = (
+    "CREATE TABLE IF NOT EXISTS claim_signatures (incident INTEGER PRIMARY KEY, signature BLOB NOT NULL)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS claim_bands USING fts5(terms, content='', detail='none', tokenize='ascii')",
+)
+
+
+def _claim_signatures(db: sqlite_utils.Database) -> None:
+    """The near-duplicate claim index, signed for every incident indexed so far."""
+    from .similar_claims import sign_all
+    for statement in _CLAIM_DDL:
+        db.execute(statement)
+    sign_all(db.conn)
 
 
 @dataclass(frozen=True)
@@ -236,6 +250,7 @@ MIGRATIONS = (
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
     Migration(8, "full-text search keys: word forms and both scripts (node/textkey)", _search_keys),
+    Migration(9, "near-duplicate claims: MinHash signatures and LSH bands, back-filled", _claim_signatures),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

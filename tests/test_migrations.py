@@ -82,10 +82,16 @@ def fresh_shape(tmp_path) -> dict:
         return shape(conn)
 
 
+STEPS = [step.version for step in MIGRATIONS]
+
+
+def steps_after(version: int) -> list[int]:
+    return [v for v in STEPS if v > version]
+
+
 def test_the_steps_are_numbered_one_by_one():
-    # step 7 is another branch's (issue 13); this one has step 8
-    assert [step.version for step in MIGRATIONS] == [1, 2, 3, 4, 5, 6, 8]
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 8
+    assert STEPS == list(range(1, len(STEPS) + 1))
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == len(STEPS)
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -99,7 +105,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     after = data(db)
     # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
     assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6, 8]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == steps_after(1)
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -137,7 +143,7 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     assert store.query("SELECT version FROM schema_history ORDER BY version") == \
-        [{"version": v} for v in (2, 3, 4, 5, 6, 8)]
+        [{"version": v} for v in steps_after(1)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -152,7 +158,8 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6, 8)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == \
+        [{"version": v} for v in steps_after(2)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -182,9 +189,9 @@ def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     history = store.query("SELECT version FROM schema_history ORDER BY version")
-    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6, 8]
+    assert [r["version"] for r in history] == STEPS
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 7}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": len(STEPS)}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -270,6 +277,30 @@ def test_step_6_adds_the_misp_index_to_a_schema_5_database_and_queues_withdrawal
     served = "".join(manifest_chunks(store, feed))
     assert kept.split("--", 1)[1] in served and gone.split("--", 1)[1] not in served
     assert store.query("SELECT COUNT(*) AS n FROM misp_withdrawals") == [{"n": 0}]
+    store.close()
+
+
+def test_step_9_signs_the_claims_of_the_incidents_indexed_before_it(kz, tmp_path):
+    from node.similar_claims import Match, similar
+    from web_fixtures import incident_record
+    cyrillic = kz.add_incident(incident_record(claim="Алматыдағы су құбырына улы зат қосылды.")).incident_id
+    latin = kz.add_incident(incident_record(claim="Almatydağy su qūbyryna uly zat qosyldy.")).incident_id
+    kz.add_incident(incident_record(claim=None))
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-6 database held it: no claim signatures
+        conn.execute("DROP TABLE claim_signatures")
+        conn.execute("DROP TABLE claim_bands")
+        conn.execute("DELETE FROM schema_history WHERE version >= 9")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+        n = dict(conn.execute("SELECT incident_id, n FROM web_incidents").fetchall())
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 9") == [{"version": 9}]
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)
+    assert store.one("SELECT COUNT(*) AS n FROM claim_signatures") == {"n": 2}  # the third has no claim
+    assert similar(store.conn, n[cyrillic]) == [Match(n[latin], 1.0)]
+    assert similar(store.conn, n[latin]) == [Match(n[cyrillic], 1.0)]
     store.close()
 
 

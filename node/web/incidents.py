@@ -15,11 +15,12 @@ from ..incident import VERDICTS
 from ..policy import TLP_ORDER
 from ..incident_index import disinfo_of, strings
 from ..markings import MARKING, BundleMarkings
+from ..similar_claims import THRESHOLD
 from . import blueprint
 from .csvexport import incidents_csv
 from .forms import IncidentForm
 from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, describe_observable, indexed_incident,
-                    list_incidents, related_incidents, term_values)
+                    list_incidents, related_incidents, similar_claims, term_values)
 from .provenance import provenance_of
 from .sharing import feed_in_words, reach_table
 
@@ -187,7 +188,8 @@ def incident_show(incident_id: str):
         "incidents/show.html", incident=incident, entry=entry, stored=stored,
         details=incident_details(incident, objects),
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
-        related=related_incidents(node.store, incident_id))
+        related=related_incidents(node.store, incident_id),
+        similar=similar_claims(node.store, incident_id), similar_from=THRESHOLD)
 
 
 @blueprint.route("/incidents/<incident_id>/stix.json")

@@ -12,6 +12,7 @@ from typing import Iterable
 
 from ..incident_index import OBSERVABLE_TYPES
 from ..platforms import is_platform_domain
+from ..similar_claims import similar
 from ..store import Store
 from ..textkey import query_words
 
@@ -157,9 +158,17 @@ def _with_terms(store: Store, rows: list[dict]) -> list[dict]:
     return rows
 
 
+# An incident's index row as the incident page shows it, and the ones it lists beside it.
+_INDEXED = ("SELECT i.*, c.name AS node_name, c.country AS node_country FROM web_incidents i"
+            " LEFT JOIN cards c ON c.identity = i.created_by")
+
+
 def indexed_incident(store: Store, incident_id: str) -> dict | None:
-    return store.one("SELECT i.*, c.name AS node_name, c.country AS node_country FROM web_incidents i"
-                     " LEFT JOIN cards c ON c.identity = i.created_by WHERE i.incident_id = ?", [incident_id])
+    return store.one(f"{_INDEXED} WHERE i.incident_id = ?", [incident_id])
+
+
+def _indexed_rows(store: Store, ns: list[int]) -> dict[int, dict]:
+    return {row["n"]: row for row in store.query(f"{_INDEXED} WHERE i.n IN ({', '.join('?' for _ in ns)})", ns)}
 
 
 def term_values(store: Store, kind: str) -> list[str]:
@@ -216,6 +225,15 @@ def related_incidents(store: Store, incident_id: str, limit: int = 50, common: i
         incidents.append(entry)
     counted = [(*values.get(ref, ("?", ref)), _count_reports(store, ref)) for ref in too_common]
     return Related(incidents, counted, sorted(domains[ref][1] for ref in platform))
+
+
+def similar_claims(store: Store, incident_id: str, limit: int = 50) -> list[dict]:
+    """Other incidents, from any node, whose claim is a near duplicate of this one's (either
+    script, light rewording; node/similar_claims.py), best first, each with its `score`."""
+    row = store.one("SELECT n FROM web_incidents WHERE incident_id = ?", [incident_id])
+    matches = similar(store.conn, row["n"], limit=limit) if row else []
+    rows = _indexed_rows(store, [m.n for m in matches]) if matches else {}
+    return [{**rows[m.n], "score": m.score} for m in matches if m.n in rows]
 
 
 def _weight(ref: str) -> int:

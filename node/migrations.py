@@ -191,6 +191,12 @@ def _misp_index(db: sqlite_utils.Database) -> None:
                " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
 
 
+def _user_language(db: sqlite_utils.Database) -> None:
+    """Each account's UI language (node/i18n.py LOCALES); NULL: the browser's choice."""
+    if "language" not in db["users"].columns_dict:
+        db.execute("ALTER TABLE users ADD COLUMN language TEXT")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -206,6 +212,7 @@ MIGRATIONS = (
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
+    Migration(7, "each web account's UI language", _user_language),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

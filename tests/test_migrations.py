@@ -70,7 +70,9 @@ def version(path) -> int:
 def data(path) -> dict:
     conn = connect(path)
     try:
-        return {table: rows(conn, f"SELECT * FROM {table}") for table in
+        # users: the columns 0.1.0 had (step 7 adds each account's UI language, NULL until chosen)
+        return {table: rows(conn, f"SELECT {'name, role, password_hash, created' if table == 'users' else '*'}"
+                                  f" FROM {table}") for table in
                 ("objects", "feed_entries", "cursors", "peers", "users", "keys", "cards", "tokens", "report_refs")}
     finally:
         conn.close()
@@ -84,7 +86,7 @@ def fresh_shape(tmp_path) -> dict:
 
 def test_the_steps_are_numbered_one_by_one():
     assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 6
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 7
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -98,7 +100,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     after = data(db)
     # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
     assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6, 7]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -136,7 +138,7 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     assert store.query("SELECT version FROM schema_history ORDER BY version") == \
-        [{"version": v} for v in (2, 3, 4, 5, 6)]
+        [{"version": v} for v in (2, 3, 4, 5, 6, 7)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -151,7 +153,7 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6, 7)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -181,9 +183,9 @@ def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     history = store.query("SELECT version FROM schema_history ORDER BY version")
-    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6, 7]
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 6}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 7}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -270,3 +272,22 @@ def test_step_6_adds_the_misp_index_to_a_schema_5_database_and_queues_withdrawal
     assert kept.split("--", 1)[1] in served and gone.split("--", 1)[1] not in served
     assert store.query("SELECT COUNT(*) AS n FROM misp_withdrawals") == [{"n": 0}]
     store.close()
+
+
+def test_step_7_gives_each_account_of_a_schema_6_database_a_ui_language_left_to_the_browser(kz, tmp_path):
+    from node.users import add_user, set_language
+    add_user(kz.store, "ana", "analyst", "a long password")
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-6 database held it: no language column
+        conn.execute("ALTER TABLE users DROP COLUMN language")
+        conn.execute("DELETE FROM schema_history WHERE version >= 7")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 7") == [{"version": 7}]
+    assert store.query("SELECT name, language FROM users") == [{"name": "ana", "language": None}]
+    assert set_language(store, "ana", "uz-Latn") == "uz_Latn"
+    assert store.one("SELECT language FROM users WHERE name = 'ana'") == {"language": "uz_Latn"}
+    store.close()
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)

@@ -17,7 +17,7 @@ case "${1:-}" in
   update)
     for locale in "${LOCALES[@]}"; do
       if [ -f "$DIR/$locale/LC_MESSAGES/messages.po" ]; then
-        "$PYBABEL" update -q --no-fuzzy-matching --ignore-obsolete --omit-header --width 100 -i "$DIR/messages.pot" -d "$DIR" -l "$locale"
+        "$PYBABEL" update --no-fuzzy-matching --ignore-obsolete --width 100 -i "$DIR/messages.pot" -d "$DIR" -l "$locale"
       else
         "$PYBABEL" init --width 100 -i "$DIR/messages.pot" -d "$DIR" -l "$locale"
       fi

@@ -38,6 +38,7 @@ def only_when_enabled():
 @blueprint.after_request
 def cacheable(response: Response) -> Response:
     set_security_headers(response)
+    response.vary.add("Accept-Language")  # without ?lang=, the browser's language picks the page's (node/i18n.py)
     if response.status_code in (200, 304):
         response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
         response.add_etag()

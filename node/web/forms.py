@@ -32,7 +32,7 @@ class LoginForm(FlaskForm):
 
 class LanguageForm(FlaskForm):
     """The header's language picker: a UI language, or "" for the browser's choice."""
-    language = SelectField(_l("Language"), choices=[("", ""), *((code, code) for code in LOCALES)])
+    language = SelectField(_l("Language"), choices=[SelectChoice("", ""), *(SelectChoice(code, code) for code in LOCALES)])
     next = HiddenField()
 
 

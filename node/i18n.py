@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 
 from babel import Locale
-from babel.dates import get_date_format, get_datetime_format, get_time_format
-from flask import Flask, request
-from flask_babel import Babel, format_datetime, format_number, get_locale, gettext
+from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
+from flask import Flask, g, request
+from flask_babel import Babel, format_number, get_locale, get_translations
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 
@@ -38,6 +38,25 @@ _TAGS = {"en": "en", "ru": "ru", "kk": "kk", "uz": "uz_Latn", "uz-latn": "uz_Lat
          "tr": "tr", "ky": "ky"}
 # Endpoints where `?lang=` chooses the language (no account needed to read them).
 LANG_PARAM_ENDPOINTS = ("web.login",)
+
+
+def _translations():
+    """The request's catalogue, looked up once per request (Flask-Babel finds it by locale)."""
+    try:
+        return g.qalqan_translations
+    except AttributeError:
+        g.qalqan_translations = get_translations()
+        return g.qalqan_translations
+
+
+def gettext(text: str, **values) -> str:
+    translated = _translations().ugettext(text)
+    return translated % values if values else translated
+
+
+def ngettext(singular: str, plural: str, num: int, **values) -> str:
+    values.setdefault("num", num)
+    return _translations().ungettext(singular, plural, num) % values
 
 
 class _LazyText(LazyString):
@@ -123,6 +142,10 @@ def strong(text) -> Markup:
 
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, default_locale=DEFAULT_LOCALE, default_timezone="UTC")
+    # Jinja's _(), gettext() and ngettext() through the request's catalogue, looked up once.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda text: _translations().ugettext(text),
+        ngettext=lambda singular, plural, n: _translations().ungettext(singular, plural, n), newstyle=True)
     app.jinja_env.globals.update(
         LOCALES=LOCALES, ENDONYMS=ENDONYMS, html_lang=lambda: html_lang(current_locale()), ui_lang_arg=ui_lang_arg,
         role_label=lambda role: _word(ROLE_LABELS, role), observable_kind=lambda kind: _word(OBSERVABLE_KINDS, kind),
@@ -133,40 +156,52 @@ def init_app(app: Flask) -> None:
 # -- dates and numbers ----------------------------------------------------------------------
 
 @lru_cache(maxsize=32)
-def _pattern(locale: str, time_width: str) -> str:
+def _pattern(locale: str, time_width: str):
     """The locale's medium date with its time (`short`: to the minute, `medium`: seconds),
     joined as the locale joins them, then the zone (always UTC here)."""
     babel_locale = Locale.parse(locale)
     joined = str(get_datetime_format("medium", babel_locale))
     date = get_date_format("medium", babel_locale).pattern
     time = get_time_format(time_width, babel_locale).pattern
-    return joined.replace("{1}", date).replace("{0}", time) + " 'UTC'"
+    return parse_pattern(joined.replace("{1}", date).replace("{0}", time) + " 'UTC'"), babel_locale
 
 
-def _time_element(moment: datetime, time_width: str) -> Markup:
-    """`<time datetime="ISO">` with the moment in the reader's locale as its text."""
-    iso = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    shown = format_datetime(moment, _pattern(current_locale(), time_width))
-    return Markup('<time datetime="%s">%s</time>') % (iso, shown)
+# Lists show the same moments page after page: each is formatted once per locale.
+@lru_cache(maxsize=8192)
+def _time_element(us: int, locale: str, time_width: str) -> Markup:
+    """`<time datetime="ISO">` with the moment in the reader's locale as its text (the
+    CLDR pattern Flask-Babel's format_datetime would use, applied directly: no per-call
+    locale and timezone lookups)."""
+    moment = datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+    pattern, babel_locale = _pattern(locale, time_width)
+    return Markup('<time datetime="%s">%s</time>') % (moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                                      pattern.apply(moment, babel_locale))
 
 
 def us_time(us: int | None) -> Markup | str:
     """A time in microseconds since the epoch, to the second."""
-    if not isinstance(us, int):
+    if not isinstance(us, int) or isinstance(us, bool):
         return "—"
-    return _time_element(datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc), "medium")
+    return _time_element(us, current_locale(), "medium")
+
+
+@lru_cache(maxsize=8192)
+def _stix_us(stamp: str) -> int | None:
+    from .timefmt import taxii_to_us
+    try:
+        return taxii_to_us(stamp)
+    except Exception:
+        return None
 
 
 def stix_time(stamp: str | None) -> Markup | str:
     """A STIX timestamp to the minute; the raw value if it does not parse."""
-    from .timefmt import taxii_to_us
     if not stamp:
         return "—"
-    try:
-        us = taxii_to_us(stamp)
-    except Exception:
+    if not isinstance(stamp, str):
         return stamp
-    return _time_element(datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc), "short")
+    us = _stix_us(stamp) if len(stamp) <= 40 else _stix_us.__wrapped__(stamp)  # only stamp-sized keys cached
+    return stamp if us is None else _time_element(us, current_locale(), "short")
 
 
 def number(value: int | float) -> str:

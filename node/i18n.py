@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
+from pathlib import Path
 
 from babel import Locale
 from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
@@ -26,6 +27,9 @@ from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 
 from .errors import N_  # noqa: F401  (the UI's modules mark messages with it)
+from .logs import get_logger
+
+log = get_logger(__name__)
 
 # Catalogue names (node/translations/<locale>/LC_MESSAGES/messages.po), English first.
 LOCALES = ("en", "ru", "kk", "uz_Latn", "az", "tr", "ky")
@@ -140,8 +144,19 @@ def strong(text) -> Markup:
     return Markup("<strong>%s</strong>") % text
 
 
+def _warn_if_not_compiled(app: Flask) -> None:
+    """A checkout installed without scripts/setup.sh has no .mo files: say so once."""
+    for directory in app.extensions["babel"].translation_directories:
+        missing = [locale for locale in LOCALES
+                   if not (Path(directory) / locale / "LC_MESSAGES" / "messages.mo").is_file()]
+        if missing:
+            log.warning("UI catalogues not compiled for %s in %s: those pages will be English "
+                        "(run scripts/i18n.sh compile)", ", ".join(missing), directory)
+
+
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, default_locale=DEFAULT_LOCALE, default_timezone="UTC")
+    _warn_if_not_compiled(app)
     # Jinja's _(), gettext() and ngettext() through the request's catalogue, looked up once.
     app.jinja_env.install_gettext_callables(
         gettext=lambda text: _translations().ugettext(text),

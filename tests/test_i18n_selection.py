@@ -188,3 +188,14 @@ def test_dates_and_numbers_follow_the_locale_and_machines_keep_iso(analyst, admi
         assert f"<td>{number}</td>" in admin.get("/admin/peers", headers={"Accept-Language": header}).text
     csv = analyst.get("/incidents.csv", headers={"Accept-Language": "ru"}).text
     assert ",2026-11-20T08:00:00" in csv and "нояб" not in csv  # CSV keeps ISO whatever the reader's language
+
+
+def test_a_node_without_compiled_catalogues_says_so_and_serves_english(web_home, tmp_path, caplog):
+    empty = tmp_path / "no-catalogues"
+    empty.mkdir()
+    with caplog.at_level("WARNING", logger="qalqan"):
+        app = create_app(web_home, {"BABEL_TRANSLATION_DIRECTORIES": str(empty)})
+    assert any("UI catalogues not compiled for en, ru, kk, uz_Latn, az, tr, ky" in r.getMessage()
+               and "scripts/i18n.sh compile" in r.getMessage() for r in caplog.records)
+    page = app.test_client().get("/login", headers={"Accept-Language": "ru"}).text
+    assert lang_of(page) == "ru" and '<label for="name">User name</label>' in page

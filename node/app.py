@@ -11,6 +11,7 @@ from flask import Flask, current_app, request
 
 from .accesslog import ROUTE, AccessLog
 from .appctx import current_node
+from . import i18n
 from .health import blueprint as health_blueprint
 from .home import Node
 from .logs import get_logger
@@ -53,6 +54,7 @@ def create_app(home: Path | str, test_config: dict | None = None) -> Flask:
     app.wsgi_app = AccessLog(app.wsgi_app, metrics.observe_request)
     app.before_request(_name_route)
     app.before_request(_follow_config_edits)
+    i18n.init_app(app)
     _register_blueprints(app)
     return app
 

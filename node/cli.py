@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=("analyst", "admin"))
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--language", help="UI language: en, ru, kk, uz (uz-Latn), az, tr or ky; "
+                                      "default: the browser's choice")
     p.set_defaults(run=cmd_user_add)
 
     incident = command("incident", "incidents").add_subparsers(dest="incident_command", required=True)
@@ -235,7 +237,7 @@ def cmd_user_add(args) -> int:
     else:
         import getpass
         password = getpass.getpass(f"password for {args.name}: ")
-    add_user(open_node(args).store, args.name, args.role, password)
+    add_user(open_node(args).store, args.name, args.role, password, language=args.language)
     print(f"user {args.name} ({args.role}) added")
     return 0
 

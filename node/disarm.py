@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import wire
-from .errors import ConfigError, InputError
+from .errors import N_, ConfigError, InputError
 
 TECHNIQUE_RE = re.compile(r"^T\d{4}(\.\d{3})?$")
 TACTIC_RE = re.compile(r"^TA\d{2,4}$")
@@ -96,9 +96,11 @@ class Disarm:
 
     def check(self, technique_id: str, field: str = "disarm") -> None:
         if not isinstance(technique_id, str) or not TECHNIQUE_RE.match(technique_id):
-            raise InputError(f"{field}: {technique_id!r} is not a DISARM technique id such as T0023 or T0023.001")
+            raise InputError.about(field, N_("%(value)r is not a DISARM technique id such as T0023 or T0023.001"),
+                                    value=technique_id)
         if self.loaded and technique_id not in self.techniques:
-            raise InputError(f"{field}: {technique_id} is not a technique of the loaded DISARM framework")
+            raise InputError.about(field, N_("%(value)s is not a technique of the loaded DISARM framework"),
+                                    value=technique_id)
 
     def release_objects(self, technique_ids: list[str]) -> list[dict]:
         """The full bundle's attack-patterns of these techniques, unchanged, each after

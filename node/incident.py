@@ -18,7 +18,7 @@ import stix2
 
 from .countries import is_country, location_properties
 from .disarm import Disarm, technique_reference
-from .errors import InputError
+from .errors import N_, InputError
 from .fimi import fimi_objects
 from .misp import tags as misp_tags
 from .platforms import account_type
@@ -28,6 +28,9 @@ from .timefmt import parse_record_time
 from .wellknown import DISINFO_EXT, INCIDENT_CORE_EXT, INCIDENT_TIMES_EXT, TLP_MARKINGS
 
 VERDICTS = ("false", "misleading", "manipulated", "fabricated", "satire", "unverified")
+# A verdict in words, for people (the UI translates it; the stored value never changes).
+VERDICT_LABELS = {"false": N_("False"), "misleading": N_("Misleading"), "manipulated": N_("Manipulated"),
+                  "fabricated": N_("Fabricated"), "satire": N_("Satire"), "unverified": N_("Unverified")}
 FIELDS = ("title", "summary", "claim", "language", "first_seen", "last_seen", "platforms", "target_countries",
           "disarm", "urls", "accounts", "media_sha256", "verdict", "confidence", "fact_check_url",
           "threat_actor", "tlp", "share")
@@ -65,14 +68,14 @@ def _text(data: dict, name: str, required: bool, limit: int = MAX_TEXT) -> str |
     value = data.get(name)
     if value is None or (isinstance(value, str) and value.strip() == "" and not required):
         if required:
-            raise InputError(f"{name}: this field is required")
+            raise InputError.about(name, N_("this field is required"))
         return None
     if not isinstance(value, str):
-        raise InputError(f"{name}: expected text, got {type(value).__name__}")
+        raise InputError.about(name, N_("expected text, got %(kind)s"), kind=type(value).__name__)
     if value.strip() == "":
-        raise InputError(f"{name}: this field is required")
+        raise InputError.about(name, N_("this field is required"))
     if len(value) > limit:
-        raise InputError(f"{name}: longer than {limit} characters")
+        raise InputError.about(name, N_("longer than %(limit)d characters"), limit=limit)
     return value
 
 
@@ -81,16 +84,16 @@ def _list(data: dict, name: str) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InputError(f"{name}: expected a list")
+        raise InputError.about(name, N_("expected a list"))
     return value
 
 
 def _url(value: Any, name: str) -> str:
     if not isinstance(value, str) or len(value) > 2048:
-        raise InputError(f"{name}: {value!r} is not a URL")
+        raise InputError.about(name, N_("%(value)r is not a URL"), value=value)
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
-        raise InputError(f"{name}: {value!r} is not an http(s) URL")
+        raise InputError.about(name, N_("%(value)r is not an http(s) URL"), value=value)
     return value
 
 
@@ -106,35 +109,37 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
     claim = _text(data, "claim", False)
     language = data.get("language")
     if language is None or language == "":
-        raise InputError("language: this field is required")
+        raise InputError.about("language", N_("this field is required"))
     if not isinstance(language, str) or not LANG_RE.match(language):
-        raise InputError(f"language: {language!r} is not an ISO 639-1 code such as kk, uz or ru")
+        raise InputError.about("language", N_("%(value)r is not an ISO 639-1 code such as kk, uz or ru"), value=language)
     if data.get("first_seen") in (None, ""):
-        raise InputError("first_seen: this field is required")
+        raise InputError.about("first_seen", N_("this field is required"))
     first_seen = parse_record_time(data["first_seen"], "first_seen")
     last_seen = None
     if data.get("last_seen") not in (None, ""):
         last_seen = parse_record_time(data["last_seen"], "last_seen")
         if last_seen < first_seen:
-            raise InputError("last_seen: earlier than first_seen")
+            raise InputError.about("last_seen", N_("earlier than first_seen"))
     verdict = data.get("verdict")
     if verdict is False:  # YAML reads an unquoted `false` as a boolean
         verdict = "false"
     if verdict in (None, ""):
-        raise InputError("verdict: this field is required")
+        raise InputError.about("verdict", N_("this field is required"))
     if verdict not in VERDICTS:
-        raise InputError(f"verdict: {verdict!r} is not one of {', '.join(VERDICTS)}")
+        raise InputError.about("verdict", N_("%(value)r is not one of %(allowed)s"), value=verdict,
+                                allowed=", ".join(VERDICTS))
     tlp = data.get("tlp") or default_tlp
     if tlp not in TLP_ORDER:
-        raise InputError(f"tlp: {tlp!r} is not one of {', '.join(TLP_ORDER)}")
+        raise InputError.about("tlp", N_("%(value)r is not one of %(allowed)s"), value=tlp, allowed=", ".join(TLP_ORDER))
     platforms = _list(data, "platforms")
     for p in platforms:
         if not isinstance(p, str) or not PLATFORM_RE.match(p):
-            raise InputError(f"platforms: {p!r} is not a platform name such as telegram or tiktok")
+            raise InputError.about("platforms", N_("%(value)r is not a platform name such as telegram or tiktok"), value=p)
     countries = _list(data, "target_countries")
     for c in countries:
         if not isinstance(c, str) or not COUNTRY_RE.match(c) or not is_country(c):
-            raise InputError(f"target_countries: {c!r} is not an ISO 3166-1 alpha-2 code such as KZ")
+            raise InputError.about("target_countries", N_("%(value)r is not an ISO 3166-1 alpha-2 code such as KZ"),
+                                    value=c)
     techniques = _list(data, "disarm")
     for t in techniques:
         disarm.check(t)
@@ -142,16 +147,16 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
     accounts = []
     for a in _list(data, "accounts"):
         if not isinstance(a, dict) or set(a) != {"platform", "login"}:
-            raise InputError("accounts: each account is a mapping with exactly 'platform' and 'login'")
+            raise InputError.about("accounts", N_("each account is a mapping with exactly 'platform' and 'login'"))
         if not isinstance(a["platform"], str) or not PLATFORM_RE.match(a["platform"]):
-            raise InputError(f"accounts: {a['platform']!r} is not a platform name")
+            raise InputError.about("accounts", N_("%(value)r is not a platform name"), value=a["platform"])
         if not isinstance(a["login"], str) or not a["login"].strip() or len(a["login"]) > 256:
-            raise InputError("accounts: login must be non-empty text")
+            raise InputError.about("accounts", N_("login must be non-empty text"))
         accounts.append({"platform": a["platform"], "login": a["login"]})
     hashes = []
     for h in _list(data, "media_sha256"):
         if not isinstance(h, str) or not SHA256_RE.match(h.lower()):
-            raise InputError(f"media_sha256: {h!r} is not a SHA-256 hash (64 hex digits)")
+            raise InputError.about("media_sha256", N_("%(value)r is not a SHA-256 hash (64 hex digits)"), value=h)
         hashes.append(h.lower())
     confidence = data.get("confidence")
     if confidence in ("",):
@@ -160,18 +165,20 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
         if isinstance(confidence, str) and confidence.isdigit():
             confidence = int(confidence)
         if not isinstance(confidence, int) or isinstance(confidence, bool) or not 0 <= confidence <= 100:
-            raise InputError(f"confidence: {confidence!r} is not a whole number from 0 to 100")
+            raise InputError.about("confidence", N_("%(value)r is not a whole number from 0 to 100"),
+                                    value=confidence)
     fact_check = data.get("fact_check_url")
     fact_check = _url(fact_check, "fact_check_url") if fact_check not in (None, "") else None
     actor = _text(data, "threat_actor", False, 300)
     share = data.get("share")
     if share is not None:
         if not isinstance(share, list) or not all(isinstance(s, str) for s in share):
-            raise InputError("share: expected a list of feed names")
+            raise InputError.about("share", N_("expected a list of feed names"))
         if feed_names is not None:
             for s in share:
                 if s not in feed_names:
-                    raise InputError(f"share: no feed named {s!r} (known: {', '.join(sorted(feed_names))})")
+                    raise InputError.about("share", N_("no feed named %(value)r (known: %(known)s)"), value=s,
+                                            known=", ".join(sorted(feed_names)))
     return Record(title=title, summary=summary, claim=claim, language=language, first_seen=first_seen,
                   last_seen=last_seen, platforms=_unique(platforms), target_countries=_unique(countries),
                   disarm=_unique(techniques), urls=_unique(urls), accounts=accounts, media_sha256=_unique(hashes),

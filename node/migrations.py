@@ -232,6 +232,10 @@ def _claim_signatures(db: sqlite_utils.Database) -> None:
     for statement in _CLAIM_DDL:
         db.execute(statement)
     sign_all(db.conn)
+def _user_language(db: sqlite_utils.Database) -> None:
+    """Each account's UI language (node/i18n.py LOCALES); NULL: the browser's choice."""
+    if "language" not in db["users"].columns_dict:
+        db.execute("ALTER TABLE users ADD COLUMN language TEXT")
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,7 @@ MIGRATIONS = (
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
+    Migration(7, "each web account's UI language", _user_language),
     Migration(8, "full-text search keys: word forms and both scripts (node/textkey)", _search_keys),
     Migration(9, "near-duplicate claims: MinHash signatures and LSH bands, back-filled", _claim_signatures),
 )

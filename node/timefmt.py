@@ -11,7 +11,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from .errors import InputError
+from .errors import N_, InputError
 
 STIX_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
 RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
@@ -75,7 +75,7 @@ def _naive_utc(value: str, field: str) -> datetime:
         return datetime.strptime(f"{date} {hours_minutes}{seconds or ':00'}", "%Y-%m-%d %H:%M:%S").replace(
             tzinfo=timezone.utc)
     except ValueError:
-        raise InputError(f"{field}: {value!r} is not a valid date and time") from None
+        raise InputError.about(field, N_("%(value)r is not a valid date and time"), value=value) from None
 
 
 def parse_record_time(value, field: str) -> str:
@@ -89,16 +89,17 @@ def parse_record_time(value, field: str) -> str:
         try:
             dt = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
-            raise InputError(f"{field}: {value!r} is not a valid date") from None
+            raise InputError.about(field, N_("%(value)r is not a valid date"), value=value) from None
     elif isinstance(value, str) and NAIVE_TIME.match(value.strip()):
         dt = _naive_utc(value.strip(), field)
     elif isinstance(value, str):
         try:
             us = taxii_to_us(value)
         except InputError:
-            raise InputError(f"{field}: {value!r} is not a date such as 2026-11-29, 2026-11-29 07:45 (UTC) or 2026-11-29T07:45:00+05:00") from None
+            raise InputError.about(field, N_("%(value)r is not a date such as 2026-11-29, 2026-11-29 07:45 (UTC) or "
+                                   "2026-11-29T07:45:00+05:00"), value=value) from None
         dt = datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
     else:
-        raise InputError(f"{field}: expected a date-time, got {type(value).__name__}")
+        raise InputError.about(field, N_("expected a date-time, got %(kind)s"), kind=type(value).__name__)
     dt = dt.astimezone(timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

@@ -18,7 +18,8 @@ ROLES = ("analyst", "admin")
 MIN_PASSWORD = 10
 
 
-def add_user(store: Store, name: str, role: str, password: str, by: str = "cli") -> None:
+def add_user(store: Store, name: str, role: str, password: str, by: str = "cli", language: str | None = None) -> None:
+    language = _checked_language(language)
     if not NAME_RE.match(name):
         raise InputError(f"NAME: {name!r} is not a user name (a-z, 0-9, _ or -)")
     if role not in ROLES:
@@ -29,7 +30,7 @@ def add_user(store: Store, name: str, role: str, password: str, by: str = "cli")
         if db["users"].count_where("name = ?", [name]):
             raise InputError(f"NAME: a user named {name!r} exists")
         db["users"].insert({"name": name, "role": role, "password_hash": generate_password_hash(password),
-                            "created": now_us()})
+                            "created": now_us(), "language": language})
         store.audit("user-added", None, None, by, f"user {name} ({role}) added")
 
 
@@ -59,6 +60,27 @@ def set_password(store: Store, name: str, password: str, by: str = "cli") -> int
         ended = db.execute("DELETE FROM web_sessions WHERE user = ?", [name]).rowcount
         store.audit("user-password", None, None, by, f"password of user {name} changed; {ended} web session(s) ended")
     return ended
+
+
+def _checked_language(language: str | None) -> str | None:
+    """A UI language of node/i18n.py (`uz` and `uz-Latn` read as uz_Latn), or None for
+    "as the browser asks"."""
+    if language in (None, ""):
+        return None
+    from .i18n import LOCALES, locale_of
+    locale = locale_of(language)
+    if locale is None:
+        raise InputError(f"language: {language!r} is not one of {', '.join(LOCALES)}")
+    return locale
+
+
+def set_language(store: Store, name: str, language: str | None) -> str | None:
+    """The account's UI language (None: the browser's Accept-Language decides)."""
+    language = _checked_language(language)
+    with store.transaction() as db:
+        if not db.execute("UPDATE users SET language = ? WHERE name = ?", [language, name]).rowcount:
+            raise InputError(f"NAME: no user named {name!r}")
+    return language
 
 
 def check_login(store: Store, name: str, password: str) -> dict | None:

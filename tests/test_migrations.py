@@ -70,7 +70,9 @@ def version(path) -> int:
 def data(path) -> dict:
     conn = connect(path)
     try:
-        return {table: rows(conn, f"SELECT * FROM {table}") for table in
+        # users: the columns 0.1.0 had (step 7 adds each account's UI language, NULL until chosen)
+        return {table: rows(conn, f"SELECT {'name, role, password_hash, created' if table == 'users' else '*'}"
+                                  f" FROM {table}") for table in
                 ("objects", "feed_entries", "cursors", "peers", "users", "keys", "cards", "tokens", "report_refs")}
     finally:
         conn.close()
@@ -330,6 +332,20 @@ def test_step_8_gives_incidents_indexed_before_it_their_search_keys(kz, tmp_path
     assert found("шекарасы") == {latin}  # Cyrillic Kazakh finds the Latin text
     assert found("границы") == {russian}  # another form finds the word
     assert found("fakechannel") == {latin, russian}  # the observables came along, matched as typed
+def test_step_7_gives_each_account_of_a_schema_6_database_a_ui_language_left_to_the_browser(kz, tmp_path):
+    from node.users import add_user, set_language
+    add_user(kz.store, "ana", "analyst", "a long password")
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-6 database held it: no language column
+        conn.execute("ALTER TABLE users DROP COLUMN language")
+        conn.execute("DELETE FROM schema_history WHERE version >= 7")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 7") == [{"version": 7}]
+    assert store.query("SELECT name, language FROM users") == [{"name": "ana", "language": None}]
+    assert set_language(store, "ana", "uz-Latn") == "uz_Latn"
+    assert store.one("SELECT language FROM users WHERE name = 'ana'") == {"language": "uz_Latn"}
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)

@@ -1,6 +1,7 @@
 """The package as a user gets it: a wheel built with no warnings, installed into a fresh
-venv, whose `qalqan` command makes a home and serves its templates, static files and
-JSON Schemas from the installed package (not from this checkout).
+venv, whose `qalqan` command makes a home and serves its templates, static files, JSON Schemas
+and compiled message catalogues (made by scripts/setup.sh before the build) from the
+installed package (not from this checkout).
 
 Offline, as every test here: the wheel is built with this environment's setuptools
 (no build isolation) and installed without its dependencies, which the fresh venv then
@@ -37,6 +38,11 @@ client = create_app(sys.argv[1]).test_client()
 for path in ("/login", "/assets/qalqan.css", "/assets/vendor/chartjs/chart.umd.min.js"):
     response = client.get(path)
     assert response.status_code == 200, (path, response.status_code)
+from node.i18n import LOCALES
+catalogues = Path(node.__file__).parent / "translations"
+assert all((catalogues / l / "LC_MESSAGES" / "messages.mo").is_file() for l in LOCALES), list(catalogues.rglob("*"))
+page = client.get("/login?lang=uz").get_data(as_text=True)
+assert '<html lang="uz-Latn">' in page, page
 print("installed package complete")
 """
 

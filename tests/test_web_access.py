@@ -38,7 +38,7 @@ def test_the_page_lists_feeds_with_readers_and_writers_tokens_accounts_and_cards
 
 def test_an_admin_grants_and_revokes_a_feed(admin, node):
     page = post(admin, "/admin/access/feed-grant", feed="bilateral", peer="uz", rights="read+write")
-    assert "Feed bilateral: uz may read+write." in page.text
+    assert "Feed bilateral: uz may read and write it." in page.text
     assert feed_file(node, "bilateral")["readers"] == ["uz"] and feed_file(node, "bilateral")["writers"] == ["uz"]
     assert node.config.feed("bilateral").may_read("uz")  # the serving node follows at once
     page = post(admin, "/admin/access/feed-revoke", feed="bilateral", peer="uz")

@@ -17,8 +17,9 @@ def test_the_peers_page_shows_each_peers_last_sync_error_and_counts(admin, node,
     assert "http://127.0.0.1:8002/taxii2/" in html and "pull: regional" in html
     assert "connection refused" in html
     assert re.search(r"<td>12</td><td>9</td><td>2</td><td>1</td><td>0</td>", html)
-    assert "<td>2026-09-21 14:13:20 UTC</td>" in html  # last attempt
-    assert "<td>2026-09-10 00:26:40 UTC</td>" in html  # last success
+    # times in the reader's locale (English here: CLDR puts a narrow space before PM), ISO for machines
+    assert re.search(r'<td><time datetime="2026-09-21T14:13:20Z">Sep 21, 2026, 2:13:20\sPM UTC</time></td>', html)
+    assert re.search(r'<td><time datetime="2026-09-10T00:26:40Z">Sep 10, 2026, 12:26:40\sAM UTC</time></td>', html)
     assert "uz" in html and uz.config.identity in html  # its pinned card
 
 

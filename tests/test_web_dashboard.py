@@ -15,7 +15,8 @@ def test_the_dashboard_data_counts_incidents_by_week_country_technique_platform_
     assert data["techniques"][0] == {"id": "T0023", "label": "T0023 Distort Facts", "n": 3,
                                      "lines": ["T0023", "Distort Facts"]}
     assert {p["label"]: p["n"] for p in data["platforms"]} == {"telegram": 2, "tiktok": 1, "youtube": 1}
-    assert {v["label"]: v["n"] for v in data["verdicts"]} == {"fabricated": 2, "false": 1}
+    assert {v["id"]: v["n"] for v in data["verdicts"]} == {"fabricated": 2, "false": 1}
+    assert {v["id"]: v["label"] for v in data["verdicts"]} == {"fabricated": "Fabricated", "false": "False"}
 
 
 def test_weeks_without_incidents_are_shown_as_zero(analyst, node):

@@ -29,13 +29,16 @@ def test_the_page_shows_everything_recorded(analyst, node):
                   "Fact-check URL", "Threat actor", "TLP", "Share"):
         assert f"<dt>{label}</dt>" in html
     for value in ("Fabricated «ministry statement» video", "A video claims the Kazakhstan–Uzbekistan border",
-                  "The border closes tomorrow.", "ru", "2026-11-20 08:00 UTC", "2026-11-21 09:30 UTC",
+                  "The border closes tomorrow.", "ru", "Nov 20, 2026, 8:00", "Nov 21, 2026, 9:30",
                   "telegram, tiktok", "KZ, UZ", "T0023", "Distort Facts", "T0086.002",
                   "https://t.me/fakechannel/123", "t.me", "telegram: @fakechannel",
                   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "fabricated", "85",
                   "https://factcheck.example.kz/border", "Unknown network", "TLP:GREEN", "Regional", "KZ-"):
         assert value in text, value
     assert "Public" not in text  # green does not go into the clear feed
+    # times in the reader's locale (English here), ISO for machines
+    assert '<time datetime="2026-11-20T08:00:00Z">' in html and '<time datetime="2026-11-21T09:30:00Z">' in html
+    assert "Fabricated <code>fabricated</code>" in html  # the verdict's word, and its value as stored
 
 
 def test_an_own_incident_is_signed_by_this_node_and_verifies(analyst, node):

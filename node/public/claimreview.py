@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 
+from ..incident import VERDICT_LABELS
+
 # The verdict on a 1 (false) to 5 (true) scale, as ClaimReview publishers number it;
 # alternateName carries the verdict itself, which is what readers are shown.
 RATINGS = {"false": 1, "fabricated": 1, "manipulated": 2, "misleading": 2, "satire": 3}
-VERDICT_WORDS = {"false": "False", "fabricated": "Fabricated", "manipulated": "Manipulated",
-                 "misleading": "Misleading", "satire": "Satire"}
+# The markup's words stay English (readers see the page's words in their language).
+VERDICT_WORDS = {verdict: VERDICT_LABELS[verdict] for verdict in RATINGS}
 
 
 def claim_review(*, page_url: str, claim: str, verdict: str, organisation: str, organisation_url: str | None,

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from feedgen.feed import FeedGenerator
 
 from ..timefmt import taxii_to_us
+from ..i18n import gettext
 from .claimreview import VERDICT_WORDS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -24,8 +25,9 @@ def atom_feed(*, feed_url: str, index_url: str, organisation: str, language: str
     language, node_name and url (the debunk page), newest first."""
     fg = FeedGenerator()
     fg.id(feed_url)
-    fg.title(f"Debunks by {organisation}" + (f" (language: {language})" if language else ""))
-    fg.subtitle("Disinformation incidents at TLP:CLEAR with a verdict, signed by the node that recorded them.")
+    fg.title(gettext("Debunks by %(organisation)s (language: %(language)s)", organisation=organisation,
+                     language=language) if language else gettext("Debunks by %(organisation)s", organisation=organisation))
+    fg.subtitle(gettext("Disinformation incidents at TLP:CLEAR with a verdict, signed by the node that recorded them."))
     fg.author({"name": organisation})
     fg.link(href=feed_url, rel="self", type="application/atom+xml")
     fg.link(href=index_url, rel="alternate", type="text/html")
@@ -36,7 +38,7 @@ def atom_feed(*, feed_url: str, index_url: str, organisation: str, language: str
     for row, when in zip(debunks, updated):
         entry = fg.add_entry(order="append")
         entry.id(row["url"])
-        verdict = VERDICT_WORDS.get(row["verdict"], row["verdict"])
+        verdict = gettext(VERDICT_WORDS[row["verdict"]]) if row["verdict"] in VERDICT_WORDS else row["verdict"]
         entry.title(f"{verdict}: {row['title'] or row['incident_id']}")
         entry.link(href=row["url"], rel="alternate", type="text/html")
         entry.summary(_summary(row, verdict))
@@ -52,5 +54,5 @@ def atom_feed(*, feed_url: str, index_url: str, organisation: str, language: str
 
 
 def _summary(row: dict, verdict: str) -> str:
-    claim = f"Claim: {row['claim']}\n" if row["claim"] else ""
-    return f"{claim}Verdict: {verdict}\n{row['summary'] or ''}".strip()
+    claim = gettext("Claim: %(claim)s", claim=row["claim"]) + "\n" if row["claim"] else ""
+    return (claim + gettext("Verdict: %(verdict)s", verdict=verdict) + "\n" + (row["summary"] or "")).strip()

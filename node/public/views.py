@@ -12,6 +12,7 @@ from flask import Response, abort, current_app, render_template, request, url_fo
 from markupsafe import Markup
 
 from ..appctx import current_node
+from ..i18n import gettext, http_error_words
 from ..incident_index import PUBLIC_TERM, disinfo_of
 from ..policy import is_public_debunk
 from ..store import Store
@@ -37,6 +38,7 @@ def only_when_enabled():
 @blueprint.after_request
 def cacheable(response: Response) -> Response:
     set_security_headers(response)
+    response.vary.add("Accept-Language")  # without ?lang=, the browser's language picks the page's (node/i18n.py)
     if response.status_code in (200, 304):
         response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
         response.add_etag()
@@ -49,14 +51,14 @@ def cacheable(response: Response) -> Response:
 @blueprint.errorhandler(400)
 @blueprint.errorhandler(404)
 def public_error(error):
-    return render_template("public/error.html", code=error.code, name=error.name,
-                           description=error.description), error.code
+    name, description = http_error_words(error)
+    return render_template("public/error.html", code=error.code, name=name, description=description), error.code
 
 
 def _language() -> str | None:
     lang = request.args.get("lang", "").strip()
     if lang and not LANG_RE.match(lang):
-        abort(400, description="lang: expected a two-letter ISO 639-1 language code such as ru or kk")
+        abort(400, description=gettext("lang: expected a two-letter ISO 639-1 language code such as ru or kk"))
     return lang or None
 
 
@@ -132,7 +134,7 @@ def debunk(incident_id: str):
     clear = [json.loads(r["json"]) for r in bundle_rows(incident_id, entry.get("report_id")) if r["tlp"] == "clear"]
     details = incident_details(incident, clear)
     provenance = provenance_of(node, incident, stored)
-    organisation = provenance.signer_name or provenance.signer_id or "unknown organisation"
+    organisation = provenance.signer_name or provenance.signer_id or gettext("unknown organisation")
     page_url = _absolute("public.debunk", incident_id=incident_id)
     markup = claim_review(
         page_url=page_url, claim=details["claim"] or incident.get("name") or incident_id, verdict=verdict,

@@ -11,9 +11,14 @@ from flask_login import current_user
 from .. import access, tokens, users
 from ..appctx import current_node
 from ..errors import QalqanError
+from ..i18n import N_, gettext
 from . import blueprint
 from .auth import admin_required
 from .forms import FeedAddForm, FeedGrantForm, FeedRevokeForm, NamedForm, PasswordSetForm, TokenCreateForm
+
+
+GRANTED = {"read": N_("Feed %(feed)s: %(peer)s may read it."), "write": N_("Feed %(feed)s: %(peer)s may write it."),
+           "read+write": N_("Feed %(feed)s: %(peer)s may read and write it.")}
 
 
 @blueprint.route("/admin/access")
@@ -39,7 +44,7 @@ def _act(form, change, done: str):
     try:
         change(current_node(), f"admin {current_user.name}")
     except QalqanError as exc:
-        flash(f"Not changed: {exc.message}")
+        flash(gettext("Not changed: %(reason)s", reason=exc.message))
     else:
         flash(done)
     return redirect(url_for("web.access_page"))
@@ -52,7 +57,7 @@ def feed_grant():
     peer, rights = (form.peer.data or "").strip(), form.rights.data or ""
     return _act(form, lambda node, by: access.grant(node, form.feed.data, peer, read="read" in rights,
                                                     write="write" in rights, by=by),
-                f"Feed {form.feed.data}: {peer} may {rights}.")
+                gettext(GRANTED.get(rights, GRANTED["read"]), feed=form.feed.data, peer=peer))
 
 
 @blueprint.route("/admin/access/feed-revoke", methods=["POST"])
@@ -60,7 +65,8 @@ def feed_grant():
 def feed_revoke():
     form = FeedRevokeForm()
     return _act(form, lambda node, by: access.revoke(node, form.feed.data, form.peer.data, by=by),
-                f"Feed {form.feed.data}: {form.peer.data} may no longer read or write it.")
+                gettext("Feed %(feed)s: %(peer)s may no longer read or write it.", feed=form.feed.data,
+                        peer=form.peer.data))
 
 
 @blueprint.route("/admin/access/token-revoke", methods=["POST"])
@@ -68,7 +74,7 @@ def feed_revoke():
 def token_revoke():
     form = NamedForm()
     return _act(form, lambda node, by: tokens.revoke(node.store, form.name.data, by=by),
-                f"Revoked the token(s) of {form.name.data}.")
+                gettext("Revoked the token(s) of %(peer)s.", peer=form.name.data))
 
 
 @blueprint.route("/admin/access/user-remove", methods=["POST"])
@@ -80,7 +86,7 @@ def user_remove():
         if form.name.data == current_user.name:
             raise QalqanError("you cannot remove your own account while logged in with it")
         users.remove_user(node.store, form.name.data, by=by)
-    return _act(form, remove, f"Removed the account {form.name.data}; its sessions ended.")
+    return _act(form, remove, gettext("Removed the account %(user)s; its sessions ended.", user=form.name.data))
 
 
 @blueprint.route("/admin/access/trust-remove", methods=["POST"])
@@ -88,7 +94,7 @@ def user_remove():
 def trust_remove():
     form = NamedForm()
     return _act(form, lambda node, by: access.remove_trust(node, form.name.data, by=by),
-                f"Unpinned the card of {form.name.data}.")
+                gettext("Unpinned the card of %(node)s.", node=form.name.data))
 
 
 @blueprint.route("/admin/access/feed-add", methods=["POST"])
@@ -98,7 +104,7 @@ def feed_add():
     name = (form.name.data or "").strip()
     return _act(form, lambda node, by: access.add_feed(node, name, form.max_tlp.data or "",
                                                        (form.title.data or "").strip() or None, by=by),
-                f"Feed {name} made; nobody may read it yet.")
+                gettext("Feed %(feed)s made; nobody may read it yet.", feed=name))
 
 
 @blueprint.route("/admin/access/token-create", methods=["POST"])
@@ -111,7 +117,7 @@ def token_create():
     try:
         secret = current_node().create_token(peer, keep_old=form.keep_old.data, by=f"admin {current_user.name}")
     except QalqanError as exc:
-        flash(f"Not changed: {exc.message}")
+        flash(gettext("Not changed: %(reason)s", reason=exc.message))
         return redirect(url_for("web.access_page"))
     response = make_response(_render({"peer": peer, "secret": secret, "kept": form.keep_old.data}))
     response.headers["Cache-Control"] = "no-store"
@@ -123,7 +129,8 @@ def token_create():
 def peer_remove():
     form = NamedForm()
     return _act(form, lambda node, by: access.remove_peer(node, form.name.data, by=by),
-                f"Removed peer {form.name.data}: its feed rights, tokens and sync state are gone.")
+                gettext("Removed peer %(peer)s: its feed rights, tokens and sync state are gone.",
+                        peer=form.name.data))
 
 
 @blueprint.route("/admin/access/user-passwd", methods=["POST"])
@@ -132,4 +139,4 @@ def user_passwd():
     form = PasswordSetForm()
     return _act(form, lambda node, by: users.set_password(node.store, form.name.data, form.password.data or "",
                                                           by=by),
-                f"New password for {form.name.data}; its sessions ended.")
+                gettext("New password for %(user)s; its sessions ended.", user=form.name.data))

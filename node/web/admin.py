@@ -8,6 +8,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from ..appctx import current_node
+from ..i18n import gettext, number
+from ..verify import ACCEPTED, DUPLICATE, QUARANTINED, REJECTED
 from ..sync.health import peer_states
 from ..timefmt import us_to_taxii
 from ..wellknown import NODE_KEYS_EXT
@@ -83,7 +85,8 @@ def quarantine_delete():
         if gone:
             store.audit("quarantine-deleted", form.id.data, form.version.data, None,
                         f"deleted by admin {current_user.name}")
-    flash(f"Deleted {form.id.data} from the quarantine." if gone else "That object was no longer in the quarantine.")
+    flash(gettext("Deleted %(object)s from the quarantine.", object=form.id.data) if gone
+          else gettext("That object was no longer in the quarantine."))
     return redirect(url_for("web.quarantine"))
 
 
@@ -93,5 +96,8 @@ def quarantine_recheck():
     if not PostForm().validate_on_submit():
         abort(400)
     summary = current_node().ingest.release_quarantine()
-    flash("Re-checked the quarantine against the trust store: " + summary.line() + ".")
+    c = summary.counts
+    flash(gettext("Re-checked the quarantine against the trust store: accepted %(accepted)s, duplicate %(duplicate)s, "
+                  "quarantined %(quarantined)s, rejected %(rejected)s.", accepted=number(c[ACCEPTED]),
+                  duplicate=number(c[DUPLICATE]), quarantined=number(c[QUARANTINED]), rejected=number(c[REJECTED])))
     return redirect(url_for("web.quarantine"))

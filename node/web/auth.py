@@ -11,10 +11,12 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from ..accesslog import set_caller
 from ..appctx import current_node
+from ..i18n import gettext
 from ..logs import get_logger, shown
+from .. import users
 from ..users import check_login
 from . import blueprint, sessions, throttle
-from .forms import LoginForm, PostForm
+from .forms import LanguageForm, LoginForm, PostForm
 from ..incident_index import backfill
 
 OPEN_ENDPOINTS = {"web.login", "web.static"}
@@ -23,10 +25,11 @@ log = get_logger(__name__)
 
 
 class Analyst(UserMixin):
-    def __init__(self, name: str, role: str, session_token: str):
+    def __init__(self, name: str, role: str, session_token: str, language: str | None = None):
         self.id = session_token  # what Flask-Login keeps in the cookie: never the name
         self.name = name
         self.role = role
+        self.language = language  # None: the browser's Accept-Language decides (node/i18n.py)
 
     @property
     def is_admin(self) -> bool:
@@ -36,7 +39,7 @@ class Analyst(UserMixin):
 def _load_user(session_token: str) -> Analyst | None:
     # Looked up on every request, so a log-out, a removed account or a changed role applies at once.
     row = sessions.user_of(current_node().store, session_token)
-    return Analyst(row["name"], row["role"], session_token) if row else None
+    return Analyst(row["name"], row["role"], session_token, row["language"]) if row else None
 
 
 @blueprint.record_once
@@ -112,14 +115,15 @@ def login():
         name, address = form.name.data, request.remote_addr
         wait = throttle.seconds_blocked(store, address, name)
         if wait:
-            form.form_errors.append(f"Too many failed log-in attempts. Try again in {(wait + 59) // 60} min.")
+            form.form_errors.append(gettext("Too many failed log-in attempts. Try again in %(minutes)s min.",
+                                            minutes=(wait + 59) // 60))
             status = 429
             log.warning("UI log-in refused (too many failures) for user %s from %s", shown(name, 32), address)
         else:
             row = check_login(store, name, form.password.data)
             if row is None:
                 throttle.record_failure(store, address, name)
-                form.form_errors.append("Wrong user name or password.")
+                form.form_errors.append(gettext("Wrong user name or password."))
                 status = 401
                 log.warning("UI log-in failed for user %s from %s", shown(name, 32), address)
             else:
@@ -138,9 +142,19 @@ def logout():
     if PostForm().validate_on_submit():
         sessions.end(current_node().store, current_user.get_id())
         logout_user()
-        flash("You are logged out.")
+        flash(gettext("You are logged out."))
         return redirect(url_for("web.login"))
     abort(400)
+
+
+@blueprint.route("/language", methods=["POST"])
+def set_language():
+    """The language picker in the header: kept in the account, then back to the page."""
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    users.set_language(current_node().store, current_user.name, form.language.data or None)
+    return redirect(_safe_next(form.next.data))
 
 
 @blueprint.route("/")

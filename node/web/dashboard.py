@@ -11,6 +11,7 @@ from ..appctx import current_node
 from ..store import Store
 from ..timefmt import now_us
 from . import blueprint
+from .filters import verdict_label
 
 WEEKS = 26
 WEEK_US = 7 * 86_400 * 1_000_000
@@ -82,5 +83,5 @@ def dashboard_data():
         "techniques": [{"label": f"{t} {node.disarm.name(t) or ''}".strip(), "id": t, "n": n,
                         "lines": [t, *_wrap(node.disarm.name(t) or "")]} for t, n in techniques],
         "platforms": [{"label": p, "n": n} for p, n in top_terms(store, "platform", 12)],
-        "verdicts": [{"label": v, "n": n} for v, n in top_terms(store, "verdict", 12)],
+        "verdicts": [{"label": verdict_label(v), "id": v, "n": n} for v, n in top_terms(store, "verdict", 12)],
     })

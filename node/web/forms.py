@@ -17,7 +17,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..disarm import Disarm
 from ..errors import InputError
-from ..incident import FIELDS, VERDICTS
+from ..i18n import LOCALES, _l, gettext
+from ..incident import FIELDS, VERDICT_LABELS, VERDICTS
 from ..policy import NEVER_SHARED, TLP_ORDER
 
 # Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
@@ -25,8 +26,14 @@ CODE_FIELDS = ("language", "first_seen", "last_seen", "confidence", "fact_check_
 
 
 class LoginForm(FlaskForm):
-    name = StringField("User name", render_kw={"autocomplete": "username", "autofocus": True})
-    password = PasswordField("Password", render_kw={"autocomplete": "current-password"})
+    name = StringField(_l("User name"), render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField(_l("Password"), render_kw={"autocomplete": "current-password"})
+
+
+class LanguageForm(FlaskForm):
+    """The header's language picker: a UI language, or "" for the browser's choice."""
+    language = SelectField(_l("Language"), choices=[SelectChoice("", ""), *(SelectChoice(code, code) for code in LOCALES)])
+    next = HiddenField()
 
 
 class PostForm(FlaskForm):
@@ -53,24 +60,24 @@ def _keep_typed(text: str | None) -> str | None:
 
 
 class IncidentForm(FlaskForm):
-    title = StringField("Title")
-    summary = TextAreaField("Summary", render_kw={"rows": 5})
-    claim = TextAreaField("Claim", render_kw={"rows": 3})
-    language = StringField("Language", render_kw={"list": "language-codes", "size": 4, "autocomplete": "off"})
-    first_seen = StringField("First seen", render_kw={"placeholder": "2026-11-20 or 2026-11-20T08:00:00Z"})
-    last_seen = StringField("Last seen", render_kw={"placeholder": "optional"})
-    platforms = StringField("Platforms", render_kw={"placeholder": "telegram, tiktok"})
-    target_countries = StringField("Target countries", render_kw={"placeholder": "KZ, UZ"})
-    disarm = SelectMultipleField("DISARM", validate_choice=False, render_kw={"size": 12})
-    urls = TextAreaField("URLs", render_kw={"rows": 3, "placeholder": "one per line"})
-    accounts = TextAreaField("Accounts", render_kw={"rows": 3, "placeholder": "telegram @channel_name"})
-    media_sha256 = TextAreaField("Media SHA-256", render_kw={"rows": 2, "placeholder": "one hash per line"})
-    verdict = SelectField("Verdict", choices=[SelectChoice("", "— choose —"), *(SelectChoice(v, v) for v in VERDICTS)])
-    confidence = StringField("Confidence", render_kw={"type": "number", "min": 0, "max": 100, "step": 1})
-    fact_check_url = StringField("Fact-check URL", render_kw={"placeholder": "https://"})
-    threat_actor = StringField("Threat actor")
-    tlp = SelectField("TLP", choices=[SelectChoice(t, f"TLP:{t.upper()}") for t in TLP_ORDER])
-    share = SelectMultipleField("Share", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    title = StringField(_l("Title"))
+    summary = TextAreaField(_l("Summary"), render_kw={"rows": 5})
+    claim = TextAreaField(_l("Claim"), render_kw={"rows": 3})
+    language = StringField(_l("Language"), render_kw={"list": "language-codes", "size": 4, "autocomplete": "off"})
+    first_seen = StringField(_l("First seen"), render_kw={"placeholder": _l("2026-11-20 or 2026-11-20T08:00:00Z")})
+    last_seen = StringField(_l("Last seen"), render_kw={"placeholder": _l("optional")})
+    platforms = StringField(_l("Platforms"), render_kw={"placeholder": "telegram, tiktok"})
+    target_countries = StringField(_l("Target countries"), render_kw={"placeholder": "KZ, UZ"})
+    disarm = SelectMultipleField(_l("DISARM"), validate_choice=False, render_kw={"size": 12})
+    urls = TextAreaField(_l("URLs"), render_kw={"rows": 3, "placeholder": _l("one per line")})
+    accounts = TextAreaField(_l("Accounts"), render_kw={"rows": 3, "placeholder": "telegram @channel_name"})
+    media_sha256 = TextAreaField(_l("Media SHA-256"), render_kw={"rows": 2, "placeholder": _l("one hash per line")})
+    verdict = SelectField(_l("Verdict"), choices=[])
+    confidence = StringField(_l("Confidence"), render_kw={"type": "number", "min": 0, "max": 100, "step": 1})
+    fact_check_url = StringField(_l("Fact-check URL"), render_kw={"placeholder": "https://"})
+    threat_actor = StringField(_l("Threat actor"))
+    tlp = SelectField(_l("TLP"), choices=[SelectChoice(t, f"TLP:{t.upper()}") for t in TLP_ORDER])
+    share = SelectMultipleField(_l("Share"), widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
     # Tells "every box unticked" (keep it on this node) from "no boxes shown" (the default).
     share_offered = HiddenField()
 
@@ -80,6 +87,9 @@ class IncidentForm(FlaskForm):
         self.disarm.choices = [SelectChoice(t.id, f"{t.id} {t.name}", optgroup=tactic)
                                for tactic, techniques in disarm.by_tactic() for t in techniques]
         self.share.choices = [SelectChoice(name, feed.title) for name, feed in feeds.items()]
+        # A verdict in the reader's words, with the value as stored beside it.
+        self.verdict.choices = [SelectChoice("", gettext("— choose —")),
+                                *(SelectChoice(v, f"{gettext(VERDICT_LABELS[v])} ({v})") for v in VERDICTS)]
         if not self.is_submitted():
             self.tlp.data = default_tlp
             self.share.data = list(feeds)
@@ -118,15 +128,18 @@ class IncidentForm(FlaskForm):
         for line in _split_lines(self.accounts.data):
             parts = line.split(None, 1)
             if len(parts) != 2:
-                self.accounts.errors = [f"{line!r}: write the platform, a space, then the login "
-                                        "(e.g. telegram @channel_name)"]
+                self.accounts.errors = [gettext("%(line)r: write the platform, a space, then the login "
+                                                "(e.g. telegram @channel_name)", line=line)]
                 return None
             accounts.append({"platform": parts[0].lower(), "login": parts[1]})
         return accounts
 
     def show_error(self, error: InputError) -> None:
-        """Put a record error next to the field it names (validate starts messages with it)."""
+        """Put a record error next to the field it names (validate starts messages with
+        it), in the reader's language when the error carries its template."""
         field_name, _, rest = error.message.partition(": ")
+        if error.template is not None:
+            field_name, rest = error.field, gettext(error.template, **error.params)
         if field_name in FIELDS and field_name in self:
             self[field_name].errors = [*self[field_name].errors, rest or error.message]
         else:
@@ -136,9 +149,9 @@ class IncidentForm(FlaskForm):
 class FeedGrantForm(FlaskForm):
     """Admin access page: let a peer read and/or write a feed."""
     feed = HiddenField()
-    peer = StringField("Peer", render_kw={"placeholder": "peer name", "size": 12, "autocomplete": "off"})
-    rights = SelectField("Rights", choices=[SelectChoice("read", "read"), SelectChoice("write", "write"),
-                                                   SelectChoice("read+write", "read and write")])
+    peer = StringField(_l("Peer"), render_kw={"placeholder": _l("peer name"), "size": 12, "autocomplete": "off"})
+    rights = SelectField(_l("Rights"), choices=[SelectChoice("read", _l("read")), SelectChoice("write", _l("write")),
+                                                   SelectChoice("read+write", _l("read and write"))])
 
 
 class FeedRevokeForm(FlaskForm):
@@ -153,40 +166,40 @@ class NamedForm(FlaskForm):
 
 class FeedAddForm(FlaskForm):
     """Admin access page: a new feed nobody may read yet (`qalqan feed add`)."""
-    name = StringField("Name", render_kw={"placeholder": "e.g. ots", "size": 12, "autocomplete": "off"})
-    max_tlp = SelectField("Up to", default="green", validate_choice=False,  # access.add_feed explains a refusal
+    name = StringField(_l("Name"), render_kw={"placeholder": _l("e.g. ots"), "size": 12, "autocomplete": "off"})
+    max_tlp = SelectField(_l("Up to"), default="green", validate_choice=False,  # access.add_feed explains a refusal
                           choices=[SelectChoice(t, f"TLP:{t.upper()}") for t in TLP_ORDER if t not in NEVER_SHARED])
-    title = StringField("Title", render_kw={"placeholder": "default: the name", "size": 20})
+    title = StringField(_l("Title"), render_kw={"placeholder": _l("default: the name"), "size": 20})
 
 
 class TokenCreateForm(FlaskForm):
     """Admin access page: a token for a peer (`qalqan token create`)."""
-    name = StringField("Peer", render_kw={"placeholder": "peer name", "size": 12, "autocomplete": "off"})
-    keep_old = BooleanField("Keep its older tokens working")
+    name = StringField(_l("Peer"), render_kw={"placeholder": _l("peer name"), "size": 12, "autocomplete": "off"})
+    keep_old = BooleanField(_l("Keep its older tokens working"))
 
 
 class PasswordSetForm(FlaskForm):
     """Admin access page: a new password for an account (`qalqan user passwd`)."""
     name = HiddenField()
-    password = PasswordField("New password", render_kw={"autocomplete": "new-password", "size": 14})
+    password = PasswordField(_l("New password"), render_kw={"autocomplete": "new-password", "size": 14})
 
 
-def _checkboxes(label: str) -> SelectMultipleField:
+def _checkboxes(label) -> SelectMultipleField:
     return SelectMultipleField(label, choices=[], validate_choice=False, widget=ListWidget(prefix_label=False),
                                option_widget=CheckboxInput())
 
 
 class InviteForm(FlaskForm):
     """Admin pairing page: an invitation for a partner node (`qalqan invite`)."""
-    peer = StringField("Partner node name", render_kw={"placeholder": "e.g. uz", "size": 12, "autocomplete": "off"})
-    read = _checkboxes("It may read")
-    write = _checkboxes("It may write")
-    days = StringField("Valid for (days)", default="7", render_kw={"size": 3, "inputmode": "numeric"})
+    peer = StringField(_l("Partner node name"), render_kw={"placeholder": _l("e.g. uz"), "size": 12, "autocomplete": "off"})
+    read = _checkboxes(_l("It may read"))
+    write = _checkboxes(_l("It may write"))
+    days = StringField(_l("Valid for (days)"), default="7", render_kw={"size": 3, "inputmode": "numeric"})
 
 
 class JoinUploadForm(FlaskForm):
     """Admin pairing page: the invitation file a partner sent (`qalqan join`)."""
-    file = FileField("Invitation file")
+    file = FileField(_l("Invitation file"))
 
 
 class JoinConfirmForm(FlaskForm):

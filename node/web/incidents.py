@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..appctx import current_node
 from ..errors import InputError, QalqanError
+from ..i18n import gettext
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
 from ..incident_index import disinfo_of, strings
@@ -37,7 +38,7 @@ def _day_us(text: str, field: str, errors: list[str]) -> int | None:
     try:
         day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
-        errors.append(f"{field}: {text!r} is not a date such as 2026-11-20")
+        errors.append(gettext("%(field)s: %(value)r is not a date such as 2026-11-20", field=field, value=text))
         return None
     return int(day.timestamp()) * 1_000_000
 
@@ -111,7 +112,8 @@ def incident_new():
             except QalqanError as exc:
                 form.form_errors.append(exc.message)
             else:
-                flash(f"Recorded and signed: {result.incident_id} in {result.report_id}.")
+                flash(gettext("Recorded and signed: %(incident)s in %(report)s.", incident=result.incident_id,
+                              report=result.report_id))
                 return redirect(url_for("web.incident_show", incident_id=result.incident_id))
         status = 400
     elif request.method == "POST":

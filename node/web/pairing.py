@@ -17,6 +17,7 @@ from flask_login import current_user
 from .. import pairing
 from ..appctx import current_node
 from ..errors import QalqanError
+from ..i18n import gettext
 from . import blueprint
 from .auth import admin_required
 from .forms import InviteForm, JoinConfirmForm, JoinUploadForm
@@ -57,7 +58,7 @@ def pairing_invite():
         invitation = pairing.invite(current_node(), peer, form.read.data or [], form.write.data or [], days,
                                     by=f"admin {current_user.name}")
     except QalqanError as exc:
-        flash(f"No invitation made: {exc.message}")
+        flash(gettext("No invitation made: %(reason)s", reason=exc.message))
         return redirect(url_for("web.pairing_page"))
     raw = json.dumps(invitation.data, ensure_ascii=False, indent=2).encode("utf-8")
     download = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
@@ -77,12 +78,12 @@ def pairing_join():
     upload = form.file.data
     raw = upload.read(MAX_INVITATION_BYTES + 1) if upload else b""
     if not raw or len(raw) > MAX_INVITATION_BYTES:
-        flash("Not accepted: choose the invitation file the partner sent (at most 256 KiB)")
+        flash(gettext("Not accepted: choose the invitation file the partner sent (at most 256 KiB)"))
         return redirect(url_for("web.pairing_page"))
     try:
         invitation = _read(raw, upload.filename or "invitation")
     except QalqanError as exc:
-        flash(f"Not accepted: {exc.message}")
+        flash(gettext("Not accepted: %(reason)s", reason=exc.message))
         return redirect(url_for("web.pairing_page"))
     confirm = JoinConfirmForm(invitation=base64.b64encode(raw).decode("ascii"))
     return _page(offered=invitation, lines=pairing.describe(invitation), confirm_form=confirm)
@@ -103,7 +104,7 @@ def pairing_accept():
         invitation = _read(raw, "invitation")
         done = pairing.accept(node, invitation, by=f"admin {current_user.name}")
     except QalqanError as exc:
-        flash(f"Not accepted: {exc.message}")
+        flash(gettext("Not accepted: %(reason)s", reason=exc.message))
     else:
-        flash(f"Joined {invitation.inviter}: " + "; ".join(done))
+        flash(gettext("Joined %(peer)s: %(done)s", peer=invitation.inviter, done="; ".join(done)))
     return redirect(url_for("web.pairing_page"))

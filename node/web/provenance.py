@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..home import Node
+from ..i18n import N_, gettext
 from ..signing import signature_of
 from ..verify import EXTERNAL, check
 
 ARRIVALS = {
-    "own": "recorded at this node",
-    "peer": "received from partner node {source}",
-    "import": "imported from a file",
-    "external": "received from unsigned source {source}",
+    "own": N_("recorded at this node"),
+    "peer": N_("received from partner node %(source)s"),
+    "import": N_("imported from a file"),
+    "external": N_("received from unsigned source %(source)s"),
 }
 
 
@@ -38,8 +39,9 @@ def _verify(node: Node, obj: dict, origin: str, received_us: int | None = None) 
     if item.outcome is not None:
         return False, item.outcome.reason
     if item.key_id is None:  # step 3 let it through unsigned: an unsigned source or an SCO
-        return False, "not signed: stored from an unsigned source" if origin == EXTERNAL else "not signed"
-    return True, f"signature verifies now with pinned key {item.key_id}"
+        return False, gettext("not signed: stored from an unsigned source") if origin == EXTERNAL \
+            else gettext("not signed")
+    return True, gettext("signature verifies now with pinned key %(key)s", key=item.key_id)
 
 
 def provenance_of(node: Node, obj: dict, stored: dict) -> Provenance:
@@ -52,6 +54,7 @@ def provenance_of(node: Node, obj: dict, stored: dict) -> Provenance:
         is_this_node=stored["created_by"] == node.config.identity,
         key_id=stored["key_id"] or (signature_of(obj) or {}).get("key_id"),
         verified=verified, verification=verification,
-        arrival=ARRIVALS.get(stored["origin"], stored["origin"]).format(source=stored["source"] or "?"),
+        arrival=gettext(ARRIVALS[stored["origin"]], source=stored["source"] or "?") if stored["origin"] in ARRIVALS
+        else stored["origin"],
         source=stored["source"], received_us=stored["received"], versions=versions,
     )

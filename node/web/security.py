@@ -5,6 +5,7 @@ from flask import Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import QalqanError
+from ..i18n import gettext, http_error_words
 from ..logs import get_logger
 from . import blueprint
 
@@ -45,14 +46,15 @@ def add_security_headers(response: Response) -> Response:
 @blueprint.errorhandler(403)
 @blueprint.errorhandler(404)
 def error_page(error):
-    return render_template("error.html", code=error.code, name=error.name, description=error.description), error.code
+    name, description = http_error_words(error)
+    return render_template("error.html", code=error.code, name=name, description=description), error.code
 
 
 @blueprint.errorhandler(QalqanError)
 def refused_page(error: QalqanError):
     """A library refusal that reached a view: its one sentence, with its status."""
     log.warning("UI %s %s answered %d: %s", request.method, request.path, error.http_status, error.message)
-    return render_template("error.html", code=error.http_status, name="Not possible",
+    return render_template("error.html", code=error.http_status, name=gettext("Not possible"),
                            description=error.message), error.http_status
 
 
@@ -63,5 +65,5 @@ def failure_page(error: Exception):
     if isinstance(error, HTTPException):
         return error if error.code is None else error_page(error)
     log.exception("UI request failed: %s %s", request.method, request.path)
-    return render_template("error.html", code=500, name="Internal Server Error",
-                           description="Something went wrong on the server; the error is in its log."), 500
+    return render_template("error.html", code=500, name=gettext("Internal Server Error"),
+                           description=gettext("Something went wrong on the server; the error is in its log.")), 500

@@ -26,8 +26,8 @@ def start(store: Store, user: str) -> str:
 
 
 def user_of(store: Store, token: str) -> dict | None:
-    """The account a live session belongs to: name and role."""
-    return store.one("SELECT u.name, u.role FROM web_sessions s JOIN users u ON u.name = s.user"
+    """The account a live session belongs to: name, role and UI language."""
+    return store.one("SELECT u.name, u.role, u.language FROM web_sessions s JOIN users u ON u.name = s.user"
                      " WHERE s.id = ? AND s.created >= ?", [_digest(token), now_us() - MAX_AGE_US])
 
 

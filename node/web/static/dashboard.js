@@ -5,6 +5,9 @@
 const PALETTE = ["#1f5fa8", "#d9822b", "#2e8b57", "#b03a48", "#6b4fa0", "#2b9aa8",
                  "#8c6d1f", "#5b6472", "#c2185b", "#7cb342", "#3949ab", "#f4511e"];
 
+// Words come from the page (data-series-label, data-week-axis): it is in the reader's language.
+const WORDS = { series: "incidents", weekAxis: "week starting" };
+
 function barChart(id, items, horizontal) {
   const canvas = document.getElementById(id);
   if (!canvas) return;
@@ -12,7 +15,7 @@ function barChart(id, items, horizontal) {
     type: "bar",
     data: {
       labels: items.map((i) => i.lines || i.label),
-      datasets: [{ label: "incidents", data: items.map((i) => i.n), maxBarThickness: 56,
+      datasets: [{ label: WORDS.series, data: items.map((i) => i.n), maxBarThickness: 56,
                    backgroundColor: items.map((_, k) => PALETTE[k % PALETTE.length]) }],
     },
     options: {
@@ -37,7 +40,7 @@ function weeksChart(perWeek) {
     },
     options: {
       maintainAspectRatio: false, animation: false,
-      scales: { x: { stacked: true, title: { display: true, text: "week starting" } },
+      scales: { x: { stacked: true, title: { display: true, text: WORDS.weekAxis } },
                 y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
     },
   });
@@ -46,6 +49,9 @@ function weeksChart(perWeek) {
 document.addEventListener("DOMContentLoaded", async () => {
   const charts = document.getElementById("charts");
   if (!charts || typeof Chart === "undefined") return;
+  WORDS.series = charts.dataset.seriesLabel || WORDS.series;
+  WORDS.weekAxis = charts.dataset.weekAxis || WORDS.weekAxis;
+  Chart.defaults.locale = charts.dataset.locale || "en";
   const response = await fetch(charts.dataset.src, { credentials: "same-origin" });
   if (!response.ok) return;
   const data = await response.json();

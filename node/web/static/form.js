@@ -2,13 +2,14 @@
 // and highlight who will see the incident for the chosen TLP.
 "use strict";
 
-function pickedChip(option, onRemove) {
+// "Remove T0023 …" in the page's language: the template puts the words in data-remove.
+function pickedChip(option, onRemove, removeWord) {
   const chip = document.createElement("button");
   chip.type = "button";
   chip.className = "chip";
   chip.dataset.value = option.value;
   chip.textContent = option.textContent + " \u00d7";
-  chip.setAttribute("aria-label", "Remove " + option.textContent);
+  chip.setAttribute("aria-label", removeWord + " " + option.textContent);
   chip.addEventListener("click", () => onRemove(option));
   return chip;
 }
@@ -23,7 +24,7 @@ function setUpDisarmFilter() {
       option.selected = false;
       showPicked();
     };
-    picked.replaceChildren(...Array.from(select.selectedOptions).map((o) => pickedChip(o, remove)));
+    picked.replaceChildren(...Array.from(select.selectedOptions).map((o) => pickedChip(o, remove, picked.dataset.remove || "Remove")));
   };
   // A plain click toggles one technique and keeps the others: no Ctrl-click needed.
   select.addEventListener("mousedown", (event) => {

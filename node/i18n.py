@@ -22,7 +22,7 @@ from pathlib import Path
 from babel import Locale
 from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
 from flask import Flask, g, request
-from flask_babel import Babel, format_number, get_locale, get_translations
+from flask_babel import Babel, format_decimal, format_number, get_locale, get_translations
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 
@@ -165,7 +165,7 @@ def init_app(app: Flask) -> None:
         LOCALES=LOCALES, ENDONYMS=ENDONYMS, html_lang=lambda: html_lang(current_locale()), ui_lang_arg=ui_lang_arg,
         role_label=lambda role: _word(ROLE_LABELS, role), observable_kind=lambda kind: _word(OBSERVABLE_KINDS, kind),
         code=code, strong=strong)
-    app.jinja_env.filters.update(number=number)  # us_time, stix_time: node/web/filters.py
+    app.jinja_env.filters.update(number=number, score=score)  # us_time, stix_time: node/web/filters.py
 
 
 # -- dates and numbers ----------------------------------------------------------------------
@@ -221,6 +221,11 @@ def stix_time(stamp: str | None) -> Markup | str:
 
 def number(value: int | float) -> str:
     return format_number(value)
+
+
+def score(value: float) -> str:
+    """A similarity score with two decimals, the locale's decimal sign (0,82 in ru)."""
+    return format_decimal(value, format="0.00")
 
 
 # -- HTTP error pages -------------------------------------------------------------------------

@@ -232,14 +232,27 @@ class Node:
 
         built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm,
                                    self.scoped_ids, existing)
-        signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key)
-                  for o in built.objects]
         share = None if record.share is None else [self.config.feed(s).name for s in record.share]
+        return self.publish_objects(built.objects, share, record.disarm, built.report_id, built.incident_id)
+
+    def publish_objects(self, objects: list[dict], share: list[str] | None, techniques: list[str],
+                        report_id: str, incident_id: str) -> IncidentResult:
+        """Sign what is not signed yet and store it as the node's own, in the feeds
+        `share` names (every feed its TLP allows, if None)."""
+        signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key) for o in objects]
         summary = self.ingest.run(signed, Door(OWN, share=share), batch=len(signed) + 1)
         if summary.failures:
             raise QalqanError("the incident could not be stored: " + summary.failures[0].reason)
-        self.ingest.add_reference(self.disarm.release_objects(record.disarm), share)  # for OpenCTI's feeds
-        return IncidentResult(built.report_id, built.incident_id, summary)
+        self.ingest.add_reference(self.disarm.release_objects(techniques), share)  # for OpenCTI's feeds
+        return IncidentResult(report_id, incident_id, summary)
+
+    def edit_incident(self, incident_id: str, data: dict, lower_tlp_confirmed: bool = False) -> IncidentResult:
+        from .corrections import edit_incident
+        return edit_incident(self, incident_id, data, lower_tlp_confirmed)
+
+    def withdraw_incident(self, incident_id: str, reason: str) -> IncidentResult:
+        from .corrections import withdraw_incident
+        return withdraw_incident(self, incident_id, reason)
 
     # -- files -----------------------------------------------------------------
 

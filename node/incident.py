@@ -222,17 +222,23 @@ class Built:
 
 def build(record: Record, node_identity: str, country: str, disarm: Disarm,
           scoped_id: Callable[[str, str, str], str],
-          existing: Callable[[str], dict | None] = lambda _id: None) -> Built:
+          existing: Callable[[str], dict | None] = lambda _id: None,
+          same_incident: tuple[str, str] | None = None) -> Built:
     """Map a validated record onto STIX objects (docs/data-model.md).
 
     `scoped_id(type, key, tlp)` names the objects an incident shares with the node's other
     incidents of the same TLP (node/object_ids.py); `existing(id)` returns an object this
-    node already holds, so those are reused instead of versioned on every incident."""
+    node already holds, so those are reused instead of versioned on every incident.
+    `same_incident` (incident id, case id) builds a correction of that incident
+    (node/corrections.py gives the other objects their earlier ids)."""
     now = stix_now()
     marking = [TLP_MARKINGS[record.tlp]]
     common = {"created_by_ref": node_identity, "created": now, "modified": now, "object_marking_refs": marking}
-    incident_uuid = uuid.uuid4()
-    case_id = f"{country}-{now[:4]}-{str(incident_uuid)[:8]}"
+    if same_incident:
+        incident_uuid, case_id = same_incident[0].split("--", 1)[1], same_incident[1]
+    else:
+        incident_uuid = uuid.uuid4()
+        case_id = f"{country}-{now[:4]}-{str(incident_uuid)[:8]}"
     objects: list[dict] = []
 
     scos = [_plain(stix2.URL(value=u, object_marking_refs=marking)) for u in record.urls]

@@ -84,24 +84,31 @@ def _incident_relationships(node: "Node", incident_id: str) -> list[dict]:
 
 def record_of(node: "Node", held: Held) -> dict:
     """The incident as a record (the fields of `incident add`), to edit and send back."""
-    incident, ext = held.incident, disinfo_of(held.incident)
-    neighbours = [o for o in (_latest_json(node, ref) for ref in strings((held.report or {}).get("object_refs"))) if o]
+    record = record_fields(node.store, held.incident, held.tlp, held.report)
+    share = shared_with(node, held)
+    return {**record, "share": share} if share is not None else record
+
+
+def record_fields(store, incident: dict, tlp: str, report: dict | None) -> dict:
+    """The record fields one version of an incident (with its report) states."""
+    ext = disinfo_of(incident)
+    neighbours = [json.loads(text) for text in (store.object_json(ref) for ref in strings((report or {}).get(
+        "object_refs"))) if text]
     record = {
         "title": incident.get("name"), "summary": incident.get("description"), "claim": ext.get("claim"),
         "language": incident.get("lang") or (strings(ext.get("languages")) or [None])[0],
         "first_seen": ext.get("first_seen"), "last_seen": ext.get("last_seen"),
         "platforms": strings(ext.get("platforms")), "target_countries": strings(ext.get("target_countries")),
         "disarm": strings(ext.get("disarm_techniques")), "verdict": ext.get("verdict"),
-        "confidence": incident.get("confidence"), "tlp": held.tlp,
-        "urls": [o["value"] for o in neighbours if o["type"] == "url"],
+        "confidence": incident.get("confidence"), "tlp": tlp,
+        "urls": [o.get("value") for o in neighbours if o.get("type") == "url"],
         "accounts": [{"platform": platform_of_account_type(o.get("account_type")), "login": o.get("account_login")}
-                     for o in neighbours if o["type"] == "user-account"],
+                     for o in neighbours if o.get("type") == "user-account"],
         "media_sha256": [o["hashes"]["SHA-256"] for o in neighbours
-                         if o["type"] == "file" and "SHA-256" in o.get("hashes", {})],
-        "fact_check_url": next((r.get("url") for r in incident.get("external_references", [])
-                                if r.get("source_name") == "fact-check"), None),
-        "threat_actor": next((o.get("name") for o in neighbours if o["type"] == "threat-actor"), None),
-        "share": shared_with(node, held),
+                         if o.get("type") == "file" and "SHA-256" in (o.get("hashes") or {})],
+        "fact_check_url": next((r.get("url") for r in incident.get("external_references") or []
+                                if isinstance(r, dict) and r.get("source_name") == "fact-check"), None),
+        "threat_actor": next((o.get("name") for o in neighbours if o.get("type") == "threat-actor"), None),
     }
     return {k: v for k, v in record.items() if v not in (None, [])}
 

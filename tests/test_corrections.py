@@ -172,3 +172,64 @@ def test_the_cli_shows_edits_and_withdraws(kz, qalqan, tmp_path):
     assert withdrawn.returncode == 0, withdrawn.stderr
     node = type(kz)(kz.home)
     assert latest(node, first.incident_id)["extensions"][DISINFO_EXT]["withdrawal_reason"] == "Duplicate of KZ-2026-1"
+
+
+# -- the UI --------------------------------------------------------------------------
+
+def test_the_ui_corrects_with_a_filled_form_and_shows_what_changed(analyst, node):
+    from web_fixtures import csrf_from, post_form
+    first = node.add_incident(incident_record())
+    page = analyst.get(f"/incidents/{first.incident_id}/edit")
+    assert page.status_code == 200
+    assert 'value="Fabricated «ministry statement» video"' in page.text.replace("&#34;", '"') or \
+        "Fabricated «ministry statement» video" in page.text
+    record = incident_record(title="Corrected in the form", verdict="misleading", share=["regional", "bilateral"])
+    from web_fixtures import form_data
+    done = post_form(analyst, f"/incidents/{first.incident_id}/edit", form_data(record))
+    assert done.status_code == 302, done.text
+    shown = analyst.get(f"/incidents/{first.incident_id}").text
+    assert 'id="corrected"' in shown and "Corrected by the source on" in shown
+    history = shown.split('id="history"', 1)[1]
+    assert "Fabricated «ministry statement» video" in history and "Corrected in the form" in history
+    assert "fabricated" in history and "misleading" in history
+
+
+def test_lowering_the_tlp_in_the_form_asks_first_and_stores_nothing_until_confirmed(analyst, node):
+    from web_fixtures import form_data, post_form
+    first = node.add_incident(incident_record(tlp="amber"))
+    count = object_count(node)
+    record = incident_record(tlp="green", share=["regional", "bilateral"])
+    refused = post_form(analyst, f"/incidents/{first.incident_id}/edit", form_data(record))
+    assert refused.status_code == 400
+    assert "lowering it from amber to green" in refused.text and 'name="lower_tlp"' in refused.text
+    assert object_count(node) == count
+    confirmed = post_form(analyst, f"/incidents/{first.incident_id}/edit", {**form_data(record), "lower_tlp": "y"})
+    assert confirmed.status_code == 302, confirmed.text
+    assert node.store.one("SELECT tlp FROM objects WHERE id = ? AND latest = 1", [first.incident_id])["tlp"] == "green"
+
+
+def test_the_ui_withdraws_with_a_reason_and_the_page_says_so(analyst, node):
+    from web_fixtures import post_form
+    first = node.add_incident(incident_record())
+    empty = post_form(analyst, f"/incidents/{first.incident_id}/withdraw", {"reason": ""})
+    assert empty.status_code == 400 and "say why" in empty.text
+    done = post_form(analyst, f"/incidents/{first.incident_id}/withdraw", {"reason": "Satire, not a fake."})
+    assert done.status_code == 302
+    shown = analyst.get(f"/incidents/{first.incident_id}").text
+    assert 'id="withdrawn"' in shown and "Withdrawn by the source" in shown and "Satire, not a fake." in shown
+    assert f"/incidents/{first.incident_id}/edit" not in shown
+    assert first.incident_id not in analyst.get("/incidents").text
+    assert first.incident_id in analyst.get("/incidents?state=withdrawn").text
+
+
+def test_a_partners_incident_offers_no_correction(analyst, node, make_home):
+    from node.home import Node
+    from web_fixtures import import_from
+    uz = Node(make_home("uz", "UZ", 8002))
+    theirs = uz.add_incident(incident_record())
+    import_from(node, uz)
+    shown = analyst.get(f"/incidents/{theirs.incident_id}").text
+    assert f"/incidents/{theirs.incident_id}/edit" not in shown
+    refused = analyst.get(f"/incidents/{theirs.incident_id}/edit")
+    assert refused.status_code == 302
+    assert "recorded by another node" in analyst.get(refused.headers["Location"]).text

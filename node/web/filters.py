@@ -33,3 +33,13 @@ def stix_time(stamp: str | None) -> str:
 @blueprint.app_template_filter("tlp_class")
 def tlp_class(tlp: str | None) -> str:
     return "tlp-" + (tlp or "unknown").replace("+", "-")
+
+
+@blueprint.app_template_filter("diff_value")
+def diff_value(value) -> str:
+    """A record field's value in a diff of versions: lists on one line, accounts as typed."""
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(f"{v.get('platform')} {v.get('login')}" if isinstance(v, dict) else str(v) for v in value)
+    return str(value)

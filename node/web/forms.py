@@ -124,6 +124,24 @@ class IncidentForm(FlaskForm):
             accounts.append({"platform": parts[0].lower(), "login": parts[1]})
         return accounts
 
+    def fill(self, record: dict) -> None:
+        """Show a held incident's record (node/corrections.py record_of) to correct it."""
+        for name, value in record.items():
+            if name in ("accounts",):
+                value = "\n".join(f"{a['platform']} {a['login']}" for a in value)
+            elif name in ("urls", "media_sha256"):
+                value = "\n".join(value)
+            elif name in ("platforms", "target_countries"):
+                value = ", ".join(value)
+            elif name == "share" and value is None:
+                continue
+            elif name not in ("disarm", "share"):
+                value = "" if value is None else str(value)
+            if name in self:
+                self[name].data = value
+        if "share" not in record:
+            self.share.data = [choice.value for choice in self.share.choices]
+
     def show_error(self, error: InputError) -> None:
         """Put a record error next to the field it names (validate starts messages with it)."""
         field_name, _, rest = error.message.partition(": ")
@@ -131,6 +149,14 @@ class IncidentForm(FlaskForm):
             self[field_name].errors = [*self[field_name].errors, rest or error.message]
         else:
             self.form_errors.append(error.message)
+
+
+class CorrectionForm(IncidentForm):
+    lower_tlp = BooleanField("Yes: lower the TLP and share the incident more widely")
+
+
+class WithdrawForm(FlaskForm):
+    reason = TextAreaField("Reason", render_kw={"rows": 3, "maxlength": 2000})
 
 
 class FeedGrantForm(FlaskForm):

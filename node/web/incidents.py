@@ -13,6 +13,7 @@ from ..appctx import current_node
 from ..errors import InputError, QalqanError
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
+from ..incident_history import history
 from ..incident_index import disinfo_of, strings
 from ..markings import MARKING, BundleMarkings
 from . import blueprint
@@ -25,7 +26,7 @@ from .sharing import feed_in_words, reach_table
 
 INCIDENT_ID_RE = re.compile(r"^incident--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 FILTER_TERMS = {"platform": "platform", "country": "country", "technique": "technique", "tlp": "tlp",
-                "verdict": "verdict", "node": "node"}
+                "verdict": "verdict", "node": "node", "state": "state"}
 
 
 # -- list ---------------------------------------------------------------------------------
@@ -187,7 +188,9 @@ def incident_show(incident_id: str):
         "incidents/show.html", incident=incident, entry=entry, stored=stored,
         details=incident_details(incident, objects),
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
-        related=related_incidents(node.store, incident_id))
+        related=related_incidents(node.store, incident_id),
+        changes=history(node.store, incident_id, entry.get("report_id")),
+        own=stored["created_by"] == node.config.identity)
 
 
 @blueprint.route("/incidents/<incident_id>/stix.json")

@@ -121,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why; partners and the public read it")
     p.set_defaults(run=cmd_incident_withdraw)
 
+    sighting = command("sighting", "sightings").add_subparsers(dest="sighting_command", required=True)
+    p = sighting.add_parser("add", parents=[home], help="record that an incident was seen here too (YAML or JSON)")
+    p.add_argument("incident_id")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_sighting_add)
+
+    from .opinions import OPINIONS
+    p = command("opinion", "agree or disagree with a partner's verdict on an incident")
+    p.add_argument("incident_id")
+    p.add_argument("opinion", choices=OPINIONS)
+    p.add_argument("--text", help="the explanation partners read")
+    p.set_defaults(run=cmd_opinion)
+
     p = command("export", "write a STIX 2.1 bundle to stdout")
     p.add_argument("--feed", help="only what this feed carries")
     p.add_argument("--all", action="store_true", help="everything the node holds and may show, not just its own")
@@ -280,6 +293,19 @@ def cmd_incident_edit(args) -> int:
 def cmd_incident_withdraw(args) -> int:
     result = open_node(args).withdraw_incident(args.id, args.reason)
     print(f"{result.incident_id}: withdrawn ({result.summary.line()})")
+    return 0
+
+
+def cmd_sighting_add(args) -> int:
+    from .records import read_record_file
+    result = open_node(args).add_sighting(args.incident_id, read_record_file(args.file))
+    print(f"{result.incident_id}: sighting recorded ({result.summary.line()})")
+    return 0
+
+
+def cmd_opinion(args) -> int:
+    result = open_node(args).record_opinion(args.incident_id, args.opinion, args.text)
+    print(f"{result.incident_id}: opinion {args.opinion} recorded ({result.summary.line()})")
     return 0
 
 

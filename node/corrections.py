@@ -61,8 +61,7 @@ def held_incident(node: "Node", incident_id: str) -> Held:
 
 
 def _latest_json(node: "Node", object_id: str | None) -> dict | None:
-    text = node.store.object_json(object_id) if object_id else None
-    return json.loads(text) if text else None
+    return node.held_object(object_id) if object_id else None
 
 
 def _report_id(node: "Node", incident_id: str) -> str | None:

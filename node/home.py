@@ -22,6 +22,7 @@ from . import tokens
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError
 from .incident_index import index_stored_batch
+from .reaction_index import index_reactions
 from .ingest import IMPORT, OWN, Door, Ingest, Summary
 from .keys import make_card
 from .object_ids import ScopedIds, create_secret
@@ -116,7 +117,8 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=[lambda stored: index_stored_batch(self.store, stored)],
+            on_stored=[lambda stored: index_stored_batch(self.store, stored),
+                       lambda stored: index_reactions(self.store, stored)],
             max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()
@@ -225,13 +227,14 @@ class Node:
         record = incident_mod.validate(data, self.disarm, self.config["default_tlp"], set(self.config.feeds))
         return self.publish_record(record)
 
-    def publish_record(self, record: incident_mod.Record) -> IncidentResult:
-        def existing(oid: str) -> dict | None:
-            text = self.store.object_json(oid)
-            return json.loads(text) if text else None
+    def held_object(self, object_id: str) -> dict | None:
+        """The latest version held of an object."""
+        text = self.store.object_json(object_id)
+        return json.loads(text) if text else None
 
+    def publish_record(self, record: incident_mod.Record) -> IncidentResult:
         built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm,
-                                   self.scoped_ids, existing)
+                                   self.scoped_ids, self.held_object)
         share = None if record.share is None else [self.config.feed(s).name for s in record.share]
         return self.publish_objects(built.objects, share, record.disarm, built.report_id, built.incident_id)
 
@@ -253,6 +256,14 @@ class Node:
     def withdraw_incident(self, incident_id: str, reason: str) -> IncidentResult:
         from .corrections import withdraw_incident
         return withdraw_incident(self, incident_id, reason)
+
+    def add_sighting(self, incident_id: str, data) -> IncidentResult:
+        from .sightings import add_sighting
+        return add_sighting(self, incident_id, data)
+
+    def record_opinion(self, incident_id: str, opinion: str, explanation: str | None = None) -> IncidentResult:
+        from .opinions import record_opinion
+        return record_opinion(self, incident_id, opinion, explanation)
 
     # -- files -----------------------------------------------------------------
 

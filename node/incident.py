@@ -94,6 +94,19 @@ def _url(value: Any, name: str) -> str:
     return value
 
 
+def valid_accounts(data: dict) -> list[dict]:
+    accounts = []
+    for a in _list(data, "accounts"):
+        if not isinstance(a, dict) or set(a) != {"platform", "login"}:
+            raise InputError("accounts: each account is a mapping with exactly 'platform' and 'login'")
+        if not isinstance(a["platform"], str) or not PLATFORM_RE.match(a["platform"]):
+            raise InputError(f"accounts: {a['platform']!r} is not a platform name")
+        if not isinstance(a["login"], str) or not a["login"].strip() or len(a["login"]) > 256:
+            raise InputError("accounts: login must be non-empty text")
+        accounts.append({"platform": a["platform"], "login": a["login"]})
+    return accounts
+
+
 def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] | None = None) -> Record:
     """Check an incident record; raise InputError naming the first bad field."""
     if not isinstance(data, dict):
@@ -139,15 +152,7 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
     for t in techniques:
         disarm.check(t)
     urls = [_url(u, "urls") for u in _list(data, "urls")]
-    accounts = []
-    for a in _list(data, "accounts"):
-        if not isinstance(a, dict) or set(a) != {"platform", "login"}:
-            raise InputError("accounts: each account is a mapping with exactly 'platform' and 'login'")
-        if not isinstance(a["platform"], str) or not PLATFORM_RE.match(a["platform"]):
-            raise InputError(f"accounts: {a['platform']!r} is not a platform name")
-        if not isinstance(a["login"], str) or not a["login"].strip() or len(a["login"]) > 256:
-            raise InputError("accounts: login must be non-empty text")
-        accounts.append({"platform": a["platform"], "login": a["login"]})
+    accounts = valid_accounts(data)
     hashes = []
     for h in _list(data, "media_sha256"):
         if not isinstance(h, str) or not SHA256_RE.match(h.lower()):
@@ -211,6 +216,20 @@ def incident_times(record: Record) -> dict:
     """Top-level `first_seen`/`last_seen` of the incident (declared by INCIDENT_TIMES_EXT):
     STIX 2.1's incident has no such properties, OpenCTI reads them there."""
     return {"first_seen": record.first_seen, **({"last_seen": record.last_seen} if record.last_seen else {})}
+
+
+def node_object(stix_type: str, key: str, tlp: str, make: Callable[[str], dict], node_identity: str,
+                scoped_id: Callable[[str, str, str], str], existing: Callable[[str], dict | None]) -> dict:
+    """The node's one object of a type for a key and TLP (a country's location, a
+    threat actor): the held one, a new version of it if this release writes it
+    differently, or a new one (node/object_ids.py names it)."""
+    oid = scoped_id(stix_type, key, tlp)
+    held = existing(oid)
+    if held is None:
+        return make(oid)
+    if held.get("created_by_ref") == node_identity:
+        return current_version(held, make(oid))
+    return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
 
 
 @dataclass
@@ -293,13 +312,7 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
             relate("uses", technique.stix_id, external_references=[technique_reference(technique_id)])
     def shared(stix_type: str, key: str, make: Callable[[str], dict]) -> dict:
         # Carries the incident's TLP, so it goes exactly where the incident goes.
-        oid = scoped_id(stix_type, key, record.tlp)
-        held = existing(oid)
-        if held is None:
-            return make(oid)
-        if held.get("created_by_ref") == node_identity:
-            return current_version(held, make(oid))
-        return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
+        return node_object(stix_type, key, record.tlp, make, node_identity, scoped_id, existing)
 
     for cc in record.target_countries:
         location = shared("location", cc,

@@ -101,9 +101,13 @@ def reindex_incident(store: Store, incident_id: str) -> None:
 def index_incident(store: Store, incident: dict, stored: dict, report_id: str | None,
                    neighbours: list[dict]) -> int:
     """Write one incident's row, terms and text; returns its row number."""
+    from .reaction_index import DISPUTED_TERM, is_disputed  # it builds on this module
     entry = _entry(incident, stored, report_id, neighbours)
     n = _upsert(store, entry)
-    _write_terms(store, n, _terms(entry, incident))
+    terms = _terms(entry, incident)
+    if is_disputed(store, incident["id"]):
+        terms.add(DISPUTED_TERM)
+    _write_terms(store, n, terms)
     _write_fts(store, n, entry, _observable_text(neighbours))
     return n
 

@@ -191,6 +191,26 @@ def _misp_index(db: sqlite_utils.Database) -> None:
                " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
 
 
+def _corrections_sightings_opinions(db: sqlite_utils.Database) -> None:
+    """Issue 12: the index of sightings and opinions (filled by reaction_index.backfill
+    when the UI starts, as the incident index is), and the withdrawn and corrected terms
+    of incidents indexed before them."""
+    from .incident_index import CORRECTED_TERM, WITHDRAWN_TERM, is_correction
+    from .reaction_index import TABLES
+    for statement in TABLES:
+        db.execute(statement)
+    rows = db.execute("SELECT i.n, o.json FROM web_incidents i JOIN objects o ON o.id = i.incident_id"
+                      " AND o.latest = 1").fetchall()
+    terms = []
+    for n, text in rows:
+        incident = json.loads(text)
+        if incident.get("revoked") is True:
+            terms.append((*WITHDRAWN_TERM, n))
+        if is_correction(incident):
+            terms.append((*CORRECTED_TERM, n))
+    db.conn.executemany("INSERT OR IGNORE INTO web_incident_terms (kind, value, incident) VALUES (?, ?, ?)", terms)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -206,6 +226,8 @@ MIGRATIONS = (
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
+    Migration(11, "the index of sightings and opinions; withdrawn, corrected and disputed incident terms",
+              _corrections_sightings_opinions),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -14,7 +14,7 @@ from ..incident_index import OBSERVABLE_TYPES, WITHDRAWN_TERM
 from ..platforms import is_platform_domain
 from ..store import Store
 
-TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public", "state")
+TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public", "state", "opinion")
 PAGE_SIZE = 50
 # An observable in more reports than this (t.me, youtube.com) is too common to relate incidents.
 COMMON_OBSERVABLE = 200

@@ -67,3 +67,24 @@ def test_a_correction_and_a_withdrawal_at_kz_reach_uz_and_az_and_show_there(net,
         page = client.get(f"/incidents/{incident}").text
         assert 'id="withdrawn"' in page and "The video was authentic." in page, name
         assert incident not in client.get("/incidents").text, name
+
+
+def test_a_sighting_at_az_reaches_kz_two_hops_away_and_an_opinion_at_uz_shows_at_kz(net, tmp_path):
+    import yaml
+    net.pin("kz", "az")
+    _report, incident = net["kz"].add_incident(tmp_path, **incident_record(tlp="green"))
+    sync_all(net, "uz", "az")
+    path = tmp_path / "sighting.yaml"
+    path.write_text(yaml.safe_dump({"first_seen": "2026-11-29 07:45", "count": 40, "country": "AZ",
+                                    "platform": "telegram", "note": "Spread in Baku channels"}), "utf-8")
+    out = run("sighting", "add", incident, path, "--home", net["az"].home)
+    assert out.returncode == 0, out.stderr
+    out = run("opinion", incident, "disagree", "--text", "Older authentic footage.", "--home", net["uz"].home)
+    assert out.returncode == 0, out.stderr
+    sync_all(net, "uz", "kz")
+
+    page = analyst_of(net["kz"].home).get(f"/incidents/{incident}").text
+    sightings = page.split('id="sightings"', 1)[1].split('id="opinions"', 1)[0]
+    assert "AZ <small>(40)</small>" in sightings and "Spread in Baku channels" in sightings
+    opinions = page.split('id="opinions"', 1)[1]
+    assert "uz (UZ)" in opinions and "disagree" in opinions and "Older authentic footage." in opinions

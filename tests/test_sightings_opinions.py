@@ -149,3 +149,40 @@ def test_the_cli_adds_a_sighting_and_an_opinion(pair, qalqan, tmp_path):
     fresh = type(uz)(uz.home)
     assert len(objects_of_type(fresh, "sighting")) == 1
     assert objects_of_type(fresh, "opinion")[0]["opinion"] == "strongly-disagree"
+
+
+# -- the UI --------------------------------------------------------------------------
+
+def test_the_sighting_form_records_one_and_the_page_shows_the_timeline(analyst, node):
+    from web_fixtures import post_form
+    own = node.add_incident(incident_record())
+    bad = post_form(analyst, f"/incidents/{own.incident_id}/sightings/new", {"first_seen": "soon", "country": "KZ"})
+    assert bad.status_code == 400 and 'id="row-first_seen"' in bad.text
+    assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'sighting'")["n"] == 0
+    done = post_form(analyst, f"/incidents/{own.incident_id}/sightings/new",
+                     {"first_seen": "2026-11-29 07:45", "count": "3", "country": "UZ", "platform": "tiktok",
+                      "urls": "https://www.tiktok.com/@x/video/1", "accounts": "tiktok @x", "note": "Dubbed in Uzbek"})
+    assert done.status_code == 302, done.text
+    page = analyst.get(f"/incidents/{own.incident_id}").text
+    sightings = page.split('id="sightings"', 1)[1].split('id="opinions"', 1)[0]
+    assert 'class="timeline-row"' in sightings and "UZ <small>(3)</small>" in sightings
+    assert "Dubbed in Uzbek" in sightings and "tiktok" in sightings
+
+
+def test_the_opinion_form_is_offered_on_a_partners_incident_only(analyst, node, make_home):
+    from node.home import Node
+    from web_fixtures import csrf_from
+    uz = Node(make_home("uz", "UZ", 8002))
+    theirs = uz.add_incident(incident_record())
+    own = node.add_incident(incident_record(title="Ours"))
+    import_from(node, uz)
+    assert "opinion-form" not in analyst.get(f"/incidents/{own.incident_id}").text
+    page = analyst.get(f"/incidents/{theirs.incident_id}").text
+    assert "opinion-form" in page
+    done = analyst.post(f"/incidents/{theirs.incident_id}/opinion",
+                        data={"csrf_token": csrf_from(page), "opinion": "disagree", "explanation": "Authentic."})
+    assert done.status_code == 302
+    shown = analyst.get(f"/incidents/{theirs.incident_id}").text.split('id="opinions"', 1)[1]
+    assert "disagree" in shown and "Authentic." in shown
+    assert theirs.incident_id in analyst.get("/incidents?opinion=disputed").text
+    assert own.incident_id not in analyst.get("/incidents?opinion=disputed").text

@@ -17,7 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..disarm import Disarm
 from ..errors import InputError
-from ..incident import FIELDS, VERDICTS
+from ..incident import VERDICTS
 from ..policy import NEVER_SHARED, TLP_ORDER
 
 # Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
@@ -50,6 +50,27 @@ def _split_codes(text: str | None) -> list[str]:
 def _keep_typed(text: str | None) -> str | None:
     # Browsers send a textarea's line breaks as CRLF; the analyst typed plain newlines.
     return None if text is None else text.replace("\r\n", "\n")
+
+
+def show_error(form: FlaskForm, error: InputError) -> None:
+    """Put a record error next to the field it names (validators start messages with it)."""
+    field_name, _, rest = error.message.partition(": ")
+    if field_name != "csrf_token" and field_name in form:
+        form[field_name].errors = [*form[field_name].errors, rest or error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def _accounts_from_lines(field) -> list[dict] | None:
+    """`platform login` per line, or None after putting the error on the field."""
+    accounts = []
+    for line in _split_lines(field.data):
+        parts = line.split(None, 1)
+        if len(parts) != 2:
+            field.errors = [f"{line!r}: write the platform, a space, then the login (e.g. telegram @channel_name)"]
+            return None
+        accounts.append({"platform": parts[0].lower(), "login": parts[1]})
+    return accounts
 
 
 class IncidentForm(FlaskForm):
@@ -114,15 +135,7 @@ class IncidentForm(FlaskForm):
         return {k: v for k, v in record.items() if v != [] or k == "share"}
 
     def _accounts(self) -> list[dict] | None:
-        accounts = []
-        for line in _split_lines(self.accounts.data):
-            parts = line.split(None, 1)
-            if len(parts) != 2:
-                self.accounts.errors = [f"{line!r}: write the platform, a space, then the login "
-                                        "(e.g. telegram @channel_name)"]
-                return None
-            accounts.append({"platform": parts[0].lower(), "login": parts[1]})
-        return accounts
+        return _accounts_from_lines(self.accounts)
 
     def fill(self, record: dict) -> None:
         """Show a held incident's record (node/corrections.py record_of) to correct it."""
@@ -143,16 +156,44 @@ class IncidentForm(FlaskForm):
             self.share.data = [choice.value for choice in self.share.choices]
 
     def show_error(self, error: InputError) -> None:
-        """Put a record error next to the field it names (validate starts messages with it)."""
-        field_name, _, rest = error.message.partition(": ")
-        if field_name in FIELDS and field_name in self:
-            self[field_name].errors = [*self[field_name].errors, rest or error.message]
-        else:
-            self.form_errors.append(error.message)
+        show_error(self, error)
 
 
 class CorrectionForm(IncidentForm):
     lower_tlp = BooleanField("Yes: lower the TLP and share the incident more widely")
+
+
+class SightingForm(FlaskForm):
+    first_seen = StringField("First seen", render_kw={"placeholder": "2026-11-29 or 2026-11-29 07:45 (UTC)"})
+    last_seen = StringField("Last seen", render_kw={"placeholder": "optional"})
+    count = StringField("How often", default="1", render_kw={"type": "number", "min": 1, "step": 1})
+    country = StringField("Country", render_kw={"size": 3, "placeholder": "KZ"})
+    platform = StringField("Platform", render_kw={"placeholder": "telegram"})
+    urls = TextAreaField("URLs", render_kw={"rows": 3, "placeholder": "one per line"})
+    accounts = TextAreaField("Accounts", render_kw={"rows": 2, "placeholder": "telegram @channel_name"})
+    note = TextAreaField("Note", render_kw={"rows": 3})
+
+    def record(self) -> dict | None:
+        """The sighting record, or None after putting a parse error on its field."""
+        record = {name: self[name].data.strip() for name in ("first_seen", "last_seen", "count", "country",
+                                                             "platform", "note") if (self[name].data or "").strip()}
+        record["urls"] = _split_lines(self.urls.data)
+        accounts = _accounts_from_lines(self.accounts)
+        if accounts is None:
+            return None
+        record["accounts"] = accounts
+        return record
+
+    def show_error(self, error: InputError) -> None:
+        show_error(self, error)
+
+
+class OpinionForm(FlaskForm):
+    opinion = SelectField("Your node's opinion of the verdict", choices=[
+        SelectChoice("strongly-agree", "strongly agree"), SelectChoice("agree", "agree"),
+        SelectChoice("neutral", "neutral"), SelectChoice("disagree", "disagree"),
+        SelectChoice("strongly-disagree", "strongly disagree")])
+    explanation = TextAreaField("Explanation", render_kw={"rows": 3})
 
 
 class WithdrawForm(FlaskForm):

@@ -26,7 +26,7 @@ from .sharing import feed_in_words, reach_table
 
 INCIDENT_ID_RE = re.compile(r"^incident--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 FILTER_TERMS = {"platform": "platform", "country": "country", "technique": "technique", "tlp": "tlp",
-                "verdict": "verdict", "node": "node", "state": "state"}
+                "verdict": "verdict", "node": "node", "state": "state", "opinion": "opinion"}
 
 
 # -- list ---------------------------------------------------------------------------------
@@ -184,13 +184,14 @@ def incident_show(incident_id: str):
     objects = [json.loads(r["json"]) for r in rows]
     feeds = {f.id: f for f in node.config.feeds.values()}
     in_feeds = [feeds[f] for f in node.store.feeds_of(incident_id) if f in feeds]
+    from .reactions import reactions_context
+    own = stored["created_by"] == node.config.identity
     return render_template(
-        "incidents/show.html", incident=incident, entry=entry, stored=stored,
+        "incidents/show.html", incident=incident, entry=entry, stored=stored, **reactions_context(incident_id, own),
         details=incident_details(incident, objects),
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
         related=related_incidents(node.store, incident_id),
-        changes=history(node.store, incident_id, entry.get("report_id")),
-        own=stored["created_by"] == node.config.identity)
+        changes=history(node.store, incident_id, entry.get("report_id")), own=own)
 
 
 @blueprint.route("/incidents/<incident_id>/stix.json")

@@ -48,3 +48,32 @@ def test_an_analyst_corrects_then_withdraws_an_incident_in_a_real_browser(served
     expect(page.locator("table.incidents")).to_have_count(0)
     expected = ("400 ", "Failed to load resource: the server responded with a status of 400")  # the two refusals
     assert [p for p in page.problems if not p.startswith(expected)] == [], page.problems
+
+
+def test_an_analyst_records_a_sighting_and_an_opinion_in_a_real_browser(served_node, page, make_home):  # noqa: F811
+    from web_fixtures import import_from
+    home, base = served_node
+    uz = Node(make_home("uz", "UZ"))
+    theirs = uz.add_incident(incident_record(tlp="green"))
+    import_from(Node(home), uz)
+    log_in(page, base)
+    page.goto(f"{base}/incidents/{theirs.incident_id}")
+    page.get_by_role("link", name="Seen here too").click()
+    expect(page.get_by_label("Country")).to_have_value("KZ")
+    page.get_by_label("First seen").fill("2026-11-29 07:45")
+    page.get_by_label("How often").fill("25")
+    page.get_by_label("Platform").fill("telegram")
+    page.get_by_label("Note").fill("Reposted by Kazakh channels")
+    page.get_by_role("button", name="Sign and record the sighting").click()
+    expect(page.locator("#sightings .timeline-row")).to_have_count(1)
+    expect(page.locator("#sightings")).to_contain_text("KZ (25)")
+    expect(page.locator("#sightings")).to_contain_text("Reposted by Kazakh channels")
+
+    page.get_by_label("Your node's opinion of the verdict").select_option("disagree")
+    page.get_by_label("Explanation").fill("The footage is authentic, from 2019.")
+    page.get_by_role("button", name="Sign and share the opinion").click()
+    expect(page.locator("#opinions")).to_contain_text("The footage is authentic, from 2019.")
+    shot(page, "incident-sighting-opinion")
+    page.goto(f"{base}/incidents?opinion=disputed")
+    expect(page.locator("table.incidents tbody tr")).to_have_count(1)
+    assert page.problems == [], page.problems

@@ -11,6 +11,7 @@ one: databases in the field have run the old steps as they were.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Callable
@@ -133,7 +134,6 @@ def _web_sessions(db: sqlite_utils.Database) -> None:
 def _public_debunk_terms(db: sqlite_utils.Database) -> None:
     """Mark the incidents indexed before the public pages existed that they show
     (the index writes the term itself from now on; see incident_index.PUBLIC_TERM)."""
-    import json
 
     from .incident_index import PUBLIC_TERM
     from .policy import is_public_debunk

@@ -109,6 +109,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = incident.add_parser("add", parents=[home], help="record an incident from a YAML or JSON file")
     p.add_argument("file")
     p.set_defaults(run=cmd_incident_add)
+    p = incident.add_parser("show", parents=[home], help="print an own incident as a record file (YAML), to edit")
+    p.add_argument("id")
+    p.set_defaults(run=cmd_incident_show)
+    p = incident.add_parser("edit", parents=[home],
+                            help="correct an own incident from a complete record file: new signed versions")
+    p.add_argument("id")
+    p.add_argument("file")
+    p.add_argument("--lower-tlp", action="store_true", help="confirm that the record lowers the incident's TLP")
+    p.set_defaults(run=cmd_incident_edit)
+    p = incident.add_parser("withdraw", parents=[home], help="withdraw an own incident (revoked, with the reason)")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True, help="why; partners and the public read it")
+    p.set_defaults(run=cmd_incident_withdraw)
+
+    sighting = command("sighting", "sightings").add_subparsers(dest="sighting_command", required=True)
+    p = sighting.add_parser("add", parents=[home], help="record that an incident was seen here too (YAML or JSON)")
+    p.add_argument("incident_id")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_sighting_add)
+
+    from .opinions import OPINIONS
+    p = command("opinion", "agree or disagree with a partner's verdict on an incident")
+    p.add_argument("incident_id")
+    p.add_argument("opinion", choices=OPINIONS)
+    p.add_argument("--text", help="the explanation partners read")
+    p.set_defaults(run=cmd_opinion)
 
     p = command("export", "write a STIX 2.1 bundle to stdout")
     p.add_argument("--feed", help="only what this feed carries")
@@ -248,6 +274,40 @@ def cmd_incident_add(args) -> int:
     result = open_node(args).add_incident(data)
     print(result.report_id)
     print(result.incident_id)
+    return 0
+
+
+def cmd_incident_show(args) -> int:
+    import yaml
+    from .corrections import held_incident, record_of
+    node = open_node(args)
+    print(yaml.safe_dump(record_of(node, held_incident(node, args.id)), allow_unicode=True, sort_keys=False), end="")
+    return 0
+
+
+def cmd_incident_edit(args) -> int:
+    from .records import read_record_file
+    result = open_node(args).edit_incident(args.id, read_record_file(args.file), args.lower_tlp)
+    print(f"{result.incident_id}: corrected ({result.summary.line()})")
+    return 0
+
+
+def cmd_incident_withdraw(args) -> int:
+    result = open_node(args).withdraw_incident(args.id, args.reason)
+    print(f"{result.incident_id}: withdrawn ({result.summary.line()})")
+    return 0
+
+
+def cmd_sighting_add(args) -> int:
+    from .records import read_record_file
+    result = open_node(args).add_sighting(args.incident_id, read_record_file(args.file))
+    print(f"{result.incident_id}: sighting recorded ({result.summary.line()})")
+    return 0
+
+
+def cmd_opinion(args) -> int:
+    result = open_node(args).record_opinion(args.incident_id, args.opinion, args.text)
+    print(f"{result.incident_id}: opinion {args.opinion} recorded ({result.summary.line()})")
     return 0
 
 

@@ -27,10 +27,17 @@ def fimi_objects(claim: str | None, accounts: list[dict], incident_id: str, scos
     locations), so a claim or an account recorded again is the same narrative or channel."""
     objects: list[dict] = []
 
-    def relate(kind: str, source: str, target: str) -> None:
+    def relationship(kind: str, source: str, target: str, **id_) -> dict:
         # allow_custom: the stix2 library refuses references to types it does not know
-        objects.append(json.loads(stix2.Relationship(relationship_type=kind, source_ref=source, target_ref=target,
-                                                     allow_custom=True, **common).serialize()))
+        return json.loads(stix2.Relationship(relationship_type=kind, source_ref=source, target_ref=target,
+                                             allow_custom=True, **id_, **common).serialize())
+
+    def relate(kind: str, source: str, target: str) -> None:
+        if source == incident_id:
+            objects.append(relationship(kind, source, target))
+        else:  # between shared objects: one relationship, whichever incidents state it
+            objects.append(shared("relationship", f"{kind} {source} {target}",
+                                  lambda oid: relationship(kind, source, target, id=oid)))
 
     narrative = None
     if claim:

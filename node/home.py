@@ -22,6 +22,7 @@ from . import tokens
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError
 from .incident_index import index_stored_batch
+from .reaction_index import index_reactions
 from .ingest import IMPORT, OWN, Door, Ingest, Summary
 from .keys import make_card
 from .object_ids import ScopedIds, create_secret
@@ -116,7 +117,8 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=[lambda stored: index_stored_batch(self.store, stored)],
+            on_stored=[lambda stored: index_stored_batch(self.store, stored),
+                       lambda stored: index_reactions(self.store, stored)],
             max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()
@@ -225,21 +227,43 @@ class Node:
         record = incident_mod.validate(data, self.disarm, self.config["default_tlp"], set(self.config.feeds))
         return self.publish_record(record)
 
-    def publish_record(self, record: incident_mod.Record) -> IncidentResult:
-        def existing(oid: str) -> dict | None:
-            text = self.store.object_json(oid)
-            return json.loads(text) if text else None
+    def held_object(self, object_id: str) -> dict | None:
+        """The latest version held of an object."""
+        text = self.store.object_json(object_id)
+        return json.loads(text) if text else None
 
+    def publish_record(self, record: incident_mod.Record) -> IncidentResult:
         built = incident_mod.build(record, self.config.identity, self.config["node.country"], self.disarm,
-                                   self.scoped_ids, existing)
-        signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key)
-                  for o in built.objects]
+                                   self.scoped_ids, self.held_object)
         share = None if record.share is None else [self.config.feed(s).name for s in record.share]
+        return self.publish_objects(built.objects, share, record.disarm, built.report_id, built.incident_id)
+
+    def publish_objects(self, objects: list[dict], share: list[str] | None, techniques: list[str],
+                        report_id: str, incident_id: str) -> IncidentResult:
+        """Sign what is not signed yet and store it as the node's own, in the feeds
+        `share` names (every feed its TLP allows, if None)."""
+        signed = [o if o["type"] in SCO_TYPES or signature_of(o) else sign(o, self.signing_key) for o in objects]
         summary = self.ingest.run(signed, Door(OWN, share=share), batch=len(signed) + 1)
         if summary.failures:
             raise QalqanError("the incident could not be stored: " + summary.failures[0].reason)
-        self.ingest.add_reference(self.disarm.release_objects(record.disarm), share)  # for OpenCTI's feeds
-        return IncidentResult(built.report_id, built.incident_id, summary)
+        self.ingest.add_reference(self.disarm.release_objects(techniques), share)  # for OpenCTI's feeds
+        return IncidentResult(report_id, incident_id, summary)
+
+    def edit_incident(self, incident_id: str, data: dict, lower_tlp_confirmed: bool = False) -> IncidentResult:
+        from .corrections import edit_incident
+        return edit_incident(self, incident_id, data, lower_tlp_confirmed)
+
+    def withdraw_incident(self, incident_id: str, reason: str) -> IncidentResult:
+        from .corrections import withdraw_incident
+        return withdraw_incident(self, incident_id, reason)
+
+    def add_sighting(self, incident_id: str, data) -> IncidentResult:
+        from .sightings import add_sighting
+        return add_sighting(self, incident_id, data)
+
+    def record_opinion(self, incident_id: str, opinion: str, explanation: str | None = None) -> IncidentResult:
+        from .opinions import record_opinion
+        return record_opinion(self, incident_id, opinion, explanation)
 
     # -- files -----------------------------------------------------------------
 

@@ -245,3 +245,10 @@ def http_error_words(error) -> tuple[str, str]:
     name, description = HTTP_ERRORS.get(error.code, (error.name, None))
     own = error.description if error.description != type(error).description else None
     return gettext(name), own or (gettext(description) if description else error.description)
+
+
+def error_text(error) -> str:
+    """A library error in the reader's language where it carries its template (errors.py)."""
+    if getattr(error, "template", None) is None:
+        return error.message
+    return f"{error.field}: {gettext(error.template, **error.params)}"

@@ -97,6 +97,19 @@ def _url(value: Any, name: str) -> str:
     return value
 
 
+def valid_accounts(data: dict) -> list[dict]:
+    accounts = []
+    for a in _list(data, "accounts"):
+        if not isinstance(a, dict) or set(a) != {"platform", "login"}:
+            raise InputError.about("accounts", N_("each account is a mapping with exactly 'platform' and 'login'"))
+        if not isinstance(a["platform"], str) or not PLATFORM_RE.match(a["platform"]):
+            raise InputError.about("accounts", N_("%(value)r is not a platform name"), value=a["platform"])
+        if not isinstance(a["login"], str) or not a["login"].strip() or len(a["login"]) > 256:
+            raise InputError.about("accounts", N_("login must be non-empty text"))
+        accounts.append({"platform": a["platform"], "login": a["login"]})
+    return accounts
+
+
 def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] | None = None) -> Record:
     """Check an incident record; raise InputError naming the first bad field."""
     if not isinstance(data, dict):
@@ -144,15 +157,7 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
     for t in techniques:
         disarm.check(t)
     urls = [_url(u, "urls") for u in _list(data, "urls")]
-    accounts = []
-    for a in _list(data, "accounts"):
-        if not isinstance(a, dict) or set(a) != {"platform", "login"}:
-            raise InputError.about("accounts", N_("each account is a mapping with exactly 'platform' and 'login'"))
-        if not isinstance(a["platform"], str) or not PLATFORM_RE.match(a["platform"]):
-            raise InputError.about("accounts", N_("%(value)r is not a platform name"), value=a["platform"])
-        if not isinstance(a["login"], str) or not a["login"].strip() or len(a["login"]) > 256:
-            raise InputError.about("accounts", N_("login must be non-empty text"))
-        accounts.append({"platform": a["platform"], "login": a["login"]})
+    accounts = valid_accounts(data)
     hashes = []
     for h in _list(data, "media_sha256"):
         if not isinstance(h, str) or not SHA256_RE.match(h.lower()):
@@ -220,6 +225,20 @@ def incident_times(record: Record) -> dict:
     return {"first_seen": record.first_seen, **({"last_seen": record.last_seen} if record.last_seen else {})}
 
 
+def node_object(stix_type: str, key: str, tlp: str, make: Callable[[str], dict], node_identity: str,
+                scoped_id: Callable[[str, str, str], str], existing: Callable[[str], dict | None]) -> dict:
+    """The node's one object of a type for a key and TLP (a country's location, a
+    threat actor): the held one, a new version of it if this release writes it
+    differently, or a new one (node/object_ids.py names it)."""
+    oid = scoped_id(stix_type, key, tlp)
+    held = existing(oid)
+    if held is None:
+        return make(oid)
+    if held.get("created_by_ref") == node_identity:
+        return current_version(held, make(oid))
+    return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
+
+
 @dataclass
 class Built:
     report_id: str
@@ -229,17 +248,23 @@ class Built:
 
 def build(record: Record, node_identity: str, country: str, disarm: Disarm,
           scoped_id: Callable[[str, str, str], str],
-          existing: Callable[[str], dict | None] = lambda _id: None) -> Built:
+          existing: Callable[[str], dict | None] = lambda _id: None,
+          same_incident: tuple[str, str] | None = None) -> Built:
     """Map a validated record onto STIX objects (docs/data-model.md).
 
     `scoped_id(type, key, tlp)` names the objects an incident shares with the node's other
     incidents of the same TLP (node/object_ids.py); `existing(id)` returns an object this
-    node already holds, so those are reused instead of versioned on every incident."""
+    node already holds, so those are reused instead of versioned on every incident.
+    `same_incident` (incident id, case id) builds a correction of that incident
+    (node/corrections.py gives the other objects their earlier ids)."""
     now = stix_now()
     marking = [TLP_MARKINGS[record.tlp]]
     common = {"created_by_ref": node_identity, "created": now, "modified": now, "object_marking_refs": marking}
-    incident_uuid = uuid.uuid4()
-    case_id = f"{country}-{now[:4]}-{str(incident_uuid)[:8]}"
+    if same_incident:
+        incident_uuid, case_id = same_incident[0].split("--", 1)[1], same_incident[1]
+    else:
+        incident_uuid = uuid.uuid4()
+        case_id = f"{country}-{now[:4]}-{str(incident_uuid)[:8]}"
     objects: list[dict] = []
 
     scos = [_plain(stix2.URL(value=u, object_marking_refs=marking)) for u in record.urls]
@@ -294,13 +319,7 @@ def build(record: Record, node_identity: str, country: str, disarm: Disarm,
             relate("uses", technique.stix_id, external_references=[technique_reference(technique_id)])
     def shared(stix_type: str, key: str, make: Callable[[str], dict]) -> dict:
         # Carries the incident's TLP, so it goes exactly where the incident goes.
-        oid = scoped_id(stix_type, key, record.tlp)
-        held = existing(oid)
-        if held is None:
-            return make(oid)
-        if held.get("created_by_ref") == node_identity:
-            return current_version(held, make(oid))
-        return make(f"{stix_type}--{uuid.uuid4()}")  # never adopt another creator's object
+        return node_object(stix_type, key, record.tlp, make, node_identity, scoped_id, existing)
 
     for cc in record.target_countries:
         location = shared("location", cc,

@@ -34,6 +34,10 @@ INDEXED_NEIGHBOURS = (*OBSERVABLE_TYPES, "threat-actor")
 # The filter term of incidents the public pages show (policy.is_public_debunk decides):
 # public lists, search and the Atom feed walk its slice of the terms index.
 PUBLIC_TERM = ("public", "debunk")
+# Corrected and withdrawn incidents (node/corrections.py): lists leave withdrawn ones out
+# unless asked for them.
+WITHDRAWN_TERM = ("state", "withdrawn")
+CORRECTED_TERM = ("state", "corrected")
 
 def index_stored_batch(store: Store, stored: list[tuple[dict, dict]]) -> None:
     """Ingest hook, once per batch inside its transaction: re-index each incident the
@@ -100,9 +104,13 @@ def reindex_incident(store: Store, incident_id: str) -> None:
 def index_incident(store: Store, incident: dict, stored: dict, report_id: str | None,
                    neighbours: list[dict]) -> int:
     """Write one incident's row, terms, text and claim signature; returns its row number."""
+    from .reaction_index import DISPUTED_TERM, is_disputed  # it builds on this module
     entry = _entry(incident, stored, report_id, neighbours)
     n = _upsert(store, entry)
-    _write_terms(store, n, _terms(entry, incident))
+    terms = _terms(entry, incident)
+    if is_disputed(store, incident["id"]):
+        terms.add(DISPUTED_TERM)
+    _write_terms(store, n, terms)
     _write_fts(store, n, entry, _observable_text(neighbours))
     index_claim(store.conn, n, entry["claim"])
     return n
@@ -120,6 +128,10 @@ def refresh_neighbours(store: Store, incident_id: str) -> None:
     actor = _actors(neighbours)
     store.conn.execute("UPDATE web_incidents SET report_id = ?, threat_actor = ? WHERE n = ?",
                        [report_id, actor, row["n"]])
+    report = store.object_json(report_id) if report_id else None
+    if report and is_correction(json.loads(report)):
+        store.conn.execute("INSERT OR IGNORE INTO web_incident_terms (kind, value, incident) VALUES (?, ?, ?)",
+                           [*CORRECTED_TERM, row["n"]])
     _write_fts(store, row["n"], {**row, "threat_actor": actor}, _observable_text(neighbours))
 
 
@@ -203,7 +215,16 @@ def _terms(entry: dict, incident: dict) -> set[tuple[str, str]]:
             terms.add((kind, entry[column]))
     if is_public_debunk(entry["tlp"], entry["verdict"], incident.get("revoked")):
         terms.add(PUBLIC_TERM)
+    if incident.get("revoked") is True:
+        terms.add(WITHDRAWN_TERM)
+    if is_correction(incident):
+        terms.add(CORRECTED_TERM)
     return terms
+
+
+def is_correction(obj: dict | None) -> bool:
+    """A later version than the first: its creator corrected it."""
+    return bool(obj) and isinstance(obj.get("modified"), str) and obj.get("modified") != obj.get("created")
 
 
 def _write_terms(store: Store, n: int, terms: Iterable[tuple[str, str]]) -> None:

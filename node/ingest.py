@@ -196,7 +196,7 @@ class Ingest:
         for feed_name in feeds:
             markings.publish(self.store, ids[feed_name], row, obj, new_object=not held)
         if obj["type"] == "report":
-            self.store.add_report_refs(oid, strings(obj.get("object_refs")))  # signed is not well-formed
+            self.store.set_report_refs(oid, version, strings(obj.get("object_refs")))  # signed is not well-formed
         if is_node_card(obj) and key_id is not None:
             self.trust.apply_card_version(obj)
         stored.append((obj, row))

@@ -11,6 +11,7 @@ one: databases in the field have run the old steps as they were.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Callable
@@ -133,7 +134,6 @@ def _web_sessions(db: sqlite_utils.Database) -> None:
 def _public_debunk_terms(db: sqlite_utils.Database) -> None:
     """Mark the incidents indexed before the public pages existed that they show
     (the index writes the term itself from now on; see incident_index.PUBLIC_TERM)."""
-    import json
 
     from .incident_index import PUBLIC_TERM
     from .policy import is_public_debunk
@@ -236,6 +236,24 @@ def _user_language(db: sqlite_utils.Database) -> None:
     """Each account's UI language (node/i18n.py LOCALES); NULL: the browser's choice."""
     if "language" not in db["users"].columns_dict:
         db.execute("ALTER TABLE users ADD COLUMN language TEXT")
+def _corrections_sightings_opinions(db: sqlite_utils.Database) -> None:
+    """Issue 12: the index of sightings and opinions (filled by reaction_index.backfill
+    when the UI starts, as the incident index is), and the withdrawn and corrected terms
+    of incidents indexed before them."""
+    from .incident_index import CORRECTED_TERM, WITHDRAWN_TERM, is_correction
+    from .reaction_index import TABLES
+    for statement in TABLES:
+        db.execute(statement)
+    rows = db.execute("SELECT i.n, o.json FROM web_incidents i JOIN objects o ON o.id = i.incident_id"
+                      " AND o.latest = 1").fetchall()
+    terms = []
+    for n, text in rows:
+        incident = json.loads(text)
+        if incident.get("revoked") is True:
+            terms.append((*WITHDRAWN_TERM, n))
+        if is_correction(incident):
+            terms.append((*CORRECTED_TERM, n))
+    db.conn.executemany("INSERT OR IGNORE INTO web_incident_terms (kind, value, incident) VALUES (?, ?, ?)", terms)
 
 
 @dataclass(frozen=True)
@@ -256,6 +274,8 @@ MIGRATIONS = (
     Migration(7, "each web account's UI language", _user_language),
     Migration(8, "full-text search keys: word forms and both scripts (node/textkey)", _search_keys),
     Migration(9, "near-duplicate claims: MinHash signatures and LSH bands, back-filled", _claim_signatures),
+    Migration(11, "the index of sightings and opinions; withdrawn, corrected and disputed incident terms",
+              _corrections_sightings_opinions),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -13,6 +13,11 @@ def account_type(platform: str) -> str:
     return ACCOUNT_TYPE_OV.get(platform, platform)
 
 
+def platform_of_account_type(kind: str | None) -> str | None:
+    """The platform an account type was written for (`twitter` was recorded as `x`)."""
+    return "x" if kind == "twitter" else kind
+
+
 # Where platforms serve everyone's content: two incidents on the same platform share
 # these domains by nature, so a domain here (or under one) never relates them by itself.
 PLATFORM_DOMAINS = frozenset({

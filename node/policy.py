@@ -100,6 +100,19 @@ def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule], profi
     ]
 
 
+def feeds_for_reaction(tlp: str, creator_peer: str | None, feeds: Iterable[FeedRule],
+                       own_incident: bool) -> list[str]:
+    """Feeds this node's sighting, opinion or response about an incident goes into. It
+    carries the incident's TLP. About an own incident: wherever own objects of that TLP
+    go. About a partner's: green/clear wherever the TLP fits (relays take it on to the
+    incident's creator); above green only back to the creator, in feeds it alone reads
+    (`creator_peer`, the peer whose card is the creator's; None: kept here)."""
+    if own_incident:
+        return feeds_for_own(tlp, feeds)
+    return [f.name for f in feeds if may_carry(f.max_tlp, tlp) and fits_profile(f.profile, None)
+            and (tlp in RELAYABLE or (creator_peer is not None and f.readers == frozenset({creator_peer})))]
+
+
 def withholds_others_variant(is_observable: bool, own_copy_held: bool, own: bool) -> bool:
     """An observable's id derives from its value, so any partner can send a variant of
     one this node created, under the same id with another marking (its red URL marked

@@ -159,6 +159,15 @@ class Store:
              1 if is_latest else 0, row["json"]],
         )
 
+    def set_report_refs(self, report_id: str, version: str, refs: Iterable[str]) -> None:
+        """The references of a report's newest version: a correction that drops an
+        observable drops it here too; a late-arriving older version changes nothing."""
+        newest = self.one("SELECT version FROM objects WHERE id = ? ORDER BY version DESC LIMIT 1", [report_id])
+        if newest is not None and newest["version"] > version:
+            return
+        self.conn.execute("DELETE FROM report_refs WHERE report = ?", [report_id])
+        self.add_report_refs(report_id, refs)
+
     def add_report_refs(self, report_id: str, refs: Iterable[str]) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO report_refs (report, ref) VALUES (?, ?)",
                               [(report_id, ref) for ref in refs])

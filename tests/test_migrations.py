@@ -349,3 +349,33 @@ def test_step_7_gives_each_account_of_a_schema_6_database_a_ui_language_left_to_
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
+def test_step_11_adds_the_reaction_index_and_marks_withdrawn_and_corrected_incidents_held_before(kz, uz, tmp_path):
+    from node.app import create_app
+    from node.reaction_index import opinions_of
+    from web_fixtures import import_from, incident_record
+    gone = kz.add_incident(incident_record()).incident_id
+    kz.withdraw_incident(gone, "wrong")
+    fixed = kz.add_incident(incident_record()).incident_id
+    kz.edit_incident(fixed, incident_record(title="Fixed"))
+    theirs = uz.add_incident(incident_record()).incident_id
+    import_from(kz, uz)
+    kz.record_opinion(theirs, "disagree", "Authentic")
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-10 database held it
+        for table in ("web_sightings", "web_opinions"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM web_incident_terms WHERE kind IN ('state', 'opinion')")
+        conn.execute("DELETE FROM schema_history WHERE version >= 11")
+        conn.execute("UPDATE meta SET value = '10' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 11") == [{"version": 11}]
+    terms = {(r["incident_id"], r["value"]) for r in store.query(
+        "SELECT i.incident_id, t.value FROM web_incident_terms t JOIN web_incidents i ON i.n = t.incident"
+        " WHERE t.kind = 'state'")}
+    assert {(gone, "withdrawn"), (fixed, "corrected")} <= terms
+    store.close()
+    app = create_app(kz.home)  # the UI's start indexes what the tables missed
+    node = app.extensions["qalqan_node"]
+    assert [o["opinion"] for o in opinions_of(node.store, theirs)] == ["disagree"]
+    assert node.store.one("SELECT COUNT(*) AS n FROM web_incident_terms WHERE kind = 'opinion'")["n"] == 1

@@ -18,6 +18,7 @@ from ..users import check_login
 from . import blueprint, sessions, throttle
 from .forms import LanguageForm, LoginForm, PostForm
 from ..incident_index import backfill
+from ..reaction_index import backfill as backfill_reactions
 
 OPEN_ENDPOINTS = {"web.login", "web.static"}
 
@@ -55,6 +56,7 @@ def _set_up(state) -> None:
     app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
     with app.app_context():
         backfill(current_node().store)
+        backfill_reactions(current_node().store)
 
 
 @blueprint.before_request

@@ -19,6 +19,7 @@ from ..disarm import Disarm
 from ..errors import InputError
 from ..i18n import LOCALES, _l, gettext
 from ..incident import FIELDS, VERDICT_LABELS, VERDICTS
+from ..opinions import OPINION_LABELS, OPINIONS
 from ..policy import NEVER_SHARED, TLP_ORDER
 
 # Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
@@ -57,6 +58,31 @@ def _split_codes(text: str | None) -> list[str]:
 def _keep_typed(text: str | None) -> str | None:
     # Browsers send a textarea's line breaks as CRLF; the analyst typed plain newlines.
     return None if text is None else text.replace("\r\n", "\n")
+
+
+def show_error(form: FlaskForm, error: InputError) -> None:
+    """Put a record error next to the field it names (validators start messages with
+    it), in the reader's language when the error carries its template."""
+    field_name, _, rest = error.message.partition(": ")
+    if error.template is not None:
+        field_name, rest = error.field, gettext(error.template, **error.params)
+    if field_name != "csrf_token" and field_name in form:
+        form[field_name].errors = [*form[field_name].errors, rest or error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def _accounts_from_lines(field) -> list[dict] | None:
+    """`platform login` per line, or None after putting the error on the field."""
+    accounts = []
+    for line in _split_lines(field.data):
+        parts = line.split(None, 1)
+        if len(parts) != 2:
+            field.errors = [gettext("%(line)r: write the platform, a space, then the login "
+                                    "(e.g. telegram @channel_name)", line=line)]
+            return None
+        accounts.append({"platform": parts[0].lower(), "login": parts[1]})
+    return accounts
 
 
 class IncidentForm(FlaskForm):
@@ -124,26 +150,67 @@ class IncidentForm(FlaskForm):
         return {k: v for k, v in record.items() if v != [] or k == "share"}
 
     def _accounts(self) -> list[dict] | None:
-        accounts = []
-        for line in _split_lines(self.accounts.data):
-            parts = line.split(None, 1)
-            if len(parts) != 2:
-                self.accounts.errors = [gettext("%(line)r: write the platform, a space, then the login "
-                                                "(e.g. telegram @channel_name)", line=line)]
-                return None
-            accounts.append({"platform": parts[0].lower(), "login": parts[1]})
-        return accounts
+        return _accounts_from_lines(self.accounts)
+
+    def fill(self, record: dict) -> None:
+        """Show a held incident's record (node/corrections.py record_of) to correct it."""
+        for name, value in record.items():
+            if name in ("accounts",):
+                value = "\n".join(f"{a['platform']} {a['login']}" for a in value)
+            elif name in ("urls", "media_sha256"):
+                value = "\n".join(value)
+            elif name in ("platforms", "target_countries"):
+                value = ", ".join(value)
+            elif name == "share" and value is None:
+                continue
+            elif name not in ("disarm", "share"):
+                value = "" if value is None else str(value)
+            if name in self:
+                self[name].data = value
+        if "share" not in record:
+            self.share.data = [choice.value for choice in self.share.choices]
 
     def show_error(self, error: InputError) -> None:
-        """Put a record error next to the field it names (validate starts messages with
-        it), in the reader's language when the error carries its template."""
-        field_name, _, rest = error.message.partition(": ")
-        if error.template is not None:
-            field_name, rest = error.field, gettext(error.template, **error.params)
-        if field_name in FIELDS and field_name in self:
-            self[field_name].errors = [*self[field_name].errors, rest or error.message]
-        else:
-            self.form_errors.append(error.message)
+        show_error(self, error)
+
+
+class CorrectionForm(IncidentForm):
+    lower_tlp = BooleanField(_l("Yes: lower the TLP and share the incident more widely"))
+
+
+class SightingForm(FlaskForm):
+    first_seen = StringField(_l("First seen"), render_kw={"placeholder": _l("2026-11-29 or 2026-11-29 07:45 (UTC)")})
+    last_seen = StringField(_l("Last seen"), render_kw={"placeholder": _l("optional")})
+    count = StringField(_l("How often"), default="1", render_kw={"type": "number", "min": 1, "step": 1})
+    country = StringField(_l("Country"), render_kw={"size": 3, "placeholder": "KZ"})
+    platform = StringField(_l("Platform"), render_kw={"placeholder": "telegram"})
+    urls = TextAreaField(_l("URLs"), render_kw={"rows": 3, "placeholder": _l("one per line")})
+    accounts = TextAreaField(_l("Accounts"), render_kw={"rows": 2, "placeholder": "telegram @channel_name"})
+    note = TextAreaField(_l("Note"), render_kw={"rows": 3})
+
+    def record(self) -> dict | None:
+        """The sighting record, or None after putting a parse error on its field."""
+        record = {name: self[name].data.strip() for name in ("first_seen", "last_seen", "count", "country",
+                                                             "platform", "note") if (self[name].data or "").strip()}
+        record["urls"] = _split_lines(self.urls.data)
+        accounts = _accounts_from_lines(self.accounts)
+        if accounts is None:
+            return None
+        record["accounts"] = accounts
+        return record
+
+    def show_error(self, error: InputError) -> None:
+        show_error(self, error)
+
+
+class OpinionForm(FlaskForm):
+    opinion = SelectField(_l("Your node's opinion of the verdict"), choices=[
+        SelectChoice(value, _l(OPINION_LABELS[value])) for value in reversed(OPINIONS)])
+    explanation = TextAreaField(_l("Explanation"), render_kw={"rows": 3})
+
+
+class WithdrawForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), render_kw={"rows": 3, "maxlength": 2000})
 
 
 class FeedGrantForm(FlaskForm):

@@ -14,6 +14,7 @@ from ..errors import InputError, QalqanError
 from ..i18n import gettext
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
+from ..incident_history import history
 from ..incident_index import disinfo_of, strings
 from ..markings import MARKING, BundleMarkings
 from ..similar_claims import THRESHOLD
@@ -27,7 +28,7 @@ from .sharing import feed_in_words, reach_table
 
 INCIDENT_ID_RE = re.compile(r"^incident--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 FILTER_TERMS = {"platform": "platform", "country": "country", "technique": "technique", "tlp": "tlp",
-                "verdict": "verdict", "node": "node"}
+                "verdict": "verdict", "node": "node", "state": "state", "opinion": "opinion"}
 
 
 # -- list ---------------------------------------------------------------------------------
@@ -186,12 +187,15 @@ def incident_show(incident_id: str):
     objects = [json.loads(r["json"]) for r in rows]
     feeds = {f.id: f for f in node.config.feeds.values()}
     in_feeds = [feeds[f] for f in node.store.feeds_of(incident_id) if f in feeds]
+    from .reactions import reactions_context
+    own = stored["created_by"] == node.config.identity
     return render_template(
-        "incidents/show.html", incident=incident, entry=entry, stored=stored,
+        "incidents/show.html", incident=incident, entry=entry, stored=stored, **reactions_context(incident_id, own),
         details=incident_details(incident, objects),
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
         related=related_incidents(node.store, incident_id),
-        similar=similar_claims(node.store, incident_id), similar_from=THRESHOLD)
+        similar=similar_claims(node.store, incident_id), similar_from=THRESHOLD,
+        changes=history(node.store, incident_id, entry.get("report_id")), own=own)
 
 
 @blueprint.route("/incidents/<incident_id>/stix.json")

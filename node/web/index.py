@@ -10,13 +10,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..incident_index import OBSERVABLE_TYPES
+from ..incident_index import OBSERVABLE_TYPES, WITHDRAWN_TERM
 from ..platforms import is_platform_domain
 from ..similar_claims import similar
 from ..store import Store
 from ..textkey import query_words
 
-TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public")
+TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public", "state", "opinion")
 PAGE_SIZE = 50
 # An observable in more reports than this (t.me, youtube.com) is too common to relate incidents.
 COMMON_OBSERVABLE = 200
@@ -103,6 +103,10 @@ def _plan(store: Store, filters: Filters) -> _Plan:
         conds.append(f"EXISTS (SELECT 1 FROM web_incident_terms t{j} WHERE t{j}.kind = ? AND t{j}.value = ?"
                      f" AND t{j}.incident = {key})")
         params += [kind, value]
+    if "state" not in filters.terms:  # withdrawn incidents only when asked for
+        conds.append(f"NOT EXISTS (SELECT 1 FROM web_incident_terms w WHERE w.kind = ? AND w.value = ?"
+                     f" AND w.incident = {key})")
+        params += list(WITHDRAWN_TERM)
     for bound, op in ((filters.seen_from_us, ">="), (filters.seen_until_us, "<")):
         if bound is not None:
             conds.append(f"i.first_seen_us {op} ?")

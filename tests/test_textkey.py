@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.textkey import fold, query_words, search_keys, words
+from node.textkey import fold, is_language_word, query_words, search_keys, words
 from node.textkey.stem import turkic_stems
 
 
@@ -142,3 +142,9 @@ def test_a_short_query_reads_g_both_ways_unless_its_letters_tell_the_alphabet():
     assert query_words("гадын")[0].prefixes == ("gadin", "kadin")  # Russian-like or Azerbaijani Cyrillic
     assert query_words("ҝәнҹ")[0].prefixes == ("genc",)  # ҹ: Azerbaijani
     assert query_words("қарағанды")[0].prefixes == ("karagandi",)  # қ: Kazakh
+
+
+def test_ids_urls_and_one_letter_words_are_left_to_the_typed_search():
+    assert is_language_word("«граница»,") and is_language_word("миш-миш") and is_language_word("o'zbek")
+    assert not any(is_language_word(t) for t in ("t.me/alpha", "@beta_clips", "KZ-2026-0042", "2027", "x.com"))
+    assert query_words("a") == [] and [w.prefixes for w in query_words("г ҳа")] == [("ha",)]

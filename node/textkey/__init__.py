@@ -13,11 +13,13 @@ languages), so every word gets the keys of each reading that fits its letters.
 
     fold(text) -> str             lower-case, script-folded, punctuation-free text
     words(text) -> list[str]      the same, as a list of words
-    search_keys(text) -> str      the keys to index, space-separated, each once
+    search_keys(*texts) -> str    the keys to index, space-separated, each once
     query_words(text) -> list     per query word, the keys it may match (QueryWord)
+    is_language_word(token) -> bool   whether keys serve a query token (not an id or URL)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,7 +27,7 @@ from .stem import snowball_stem, turkic_stems
 from .translit import (APOSTROPHES, NOT_AZ_CYRILLIC, TURKIC_CYRILLIC, fold, fold_word, lowered, raw_words,
                        text_is_azerbaijani_cyrillic, words)
 
-__all__ = ["fold", "words", "search_keys", "query_words", "QueryWord"]
+__all__ = ["fold", "words", "search_keys", "query_words", "QueryWord", "is_language_word"]
 
 _NO_APOSTROPHES = str.maketrans("", "", APOSTROPHES)
 # A word in plain ASCII letters may be English (border, matter): its Turkic stem keeps four
@@ -33,7 +35,7 @@ _NO_APOSTROPHES = str.maketrans("", "", APOSTROPHES)
 ENGLISH_LIKE_MIN_STEM = 4
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=50_000)  # a word seen again costs a look-up; bounded memory
 def word_keys(word: str, azerbaijani_cyrillic: bool = False, russian: bool = True) -> tuple[str, ...]:
     """A lower-case word's keys: its transliteration key, then its stems' keys (the Russian
     Snowball stem only with `russian`: not in a text that is Kazakh, Kyrgyz or Uzbek)."""
@@ -65,6 +67,17 @@ def search_keys(*texts: str) -> str:
     return " ".join(keys)
 
 
+# A word as a language has it: letters of any script, maybe joined by hyphens or
+# apostrophes (миш-миш, o'zbek), maybe with punctuation around («граница»,). Other
+# tokens (ids, URLs, accounts, hashes, numbers) are matched as typed, not by their keys.
+_LANGUAGE_WORD = re.compile(rf"[^\w]*[^\W\d_]+(?:[-{APOSTROPHES}][^\W\d_]+)*[^\w]*")
+
+
+def is_language_word(token: str) -> bool:
+    """Whether a token of a query is a word the search keys serve (see _LANGUAGE_WORD)."""
+    return _LANGUAGE_WORD.fullmatch(token) is not None
+
+
 @dataclass(frozen=True)
 class QueryWord:
     """What one word of a query may match in a text's keys: a key that begins with one of
@@ -76,7 +89,8 @@ class QueryWord:
 
 
 def query_words(text: str) -> list[QueryWord]:
-    """The words of a query, each with the keys it may match.
+    """The words of a query, each with the keys it may match. A word of one letter has
+    none (it would match every key that begins so: slow, and no help).
 
     A text's г is read as Azerbaijani Cyrillic q when the whole indexed text looks
     Azerbaijani; a query of a few words may not show it, so it is read both ways
@@ -93,9 +107,9 @@ def query_words(text: str) -> list[QueryWord]:
     for word in raw_words(low):
         prefixes: dict[str, None] = {}
         stems: dict[str, None] = {}
-        for azerbaijani in readings:
-            key, *others = word_keys(word, azerbaijani, russian) or ("",)
-            if key:
+        for reading in readings:
+            key, *others = word_keys(word, reading, russian) or ("",)
+            if len(key) > 1:
                 prefixes[key] = None
                 stems.update(dict.fromkeys(k for k in others if not k.startswith(key)))
         if prefixes:

@@ -75,7 +75,7 @@ def raw_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=50_000)
 def fold_word(word: str, azerbaijani_cyrillic: bool = False) -> str:
     """One lower-case word (from `raw_words`) → its key; "" when nothing of it is left."""
     word = _LATIN_DIGRAPHS.sub(lambda m: _DIGRAPH_KEY[m.group()], word)

@@ -14,7 +14,7 @@ from ..incident_index import OBSERVABLE_TYPES, WITHDRAWN_TERM
 from ..platforms import is_platform_domain
 from ..similar_claims import similar
 from ..store import Store
-from ..textkey import query_words
+from ..textkey import is_language_word, query_words
 
 TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public", "state", "opinion")
 PAGE_SIZE = 50
@@ -38,9 +38,9 @@ TYPED_COLUMNS = "{title summary claim threat_actor observables case_id}"
 
 def fts_query(text: str) -> str | None:
     """User words → an FTS5 query: every word must occur, either as typed (as a prefix, so
-    case ids, URLs and hashes match as before) or through its search keys: a word's
-    transliteration key as a prefix, or one of its stems (node/textkey: the word's forms,
-    either script). No FTS syntax passes. NUL separates words too: FTS5 ends a quoted
+    case ids, URLs and hashes match as before) or, for a word of letters, through its search
+    keys: its transliteration key as a prefix, or one of its stems (node/textkey: the word's
+    forms, either script). No FTS syntax passes. NUL separates words too: FTS5 ends a quoted
     string at it ("unterminated string")."""
     words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
     if not words:
@@ -50,7 +50,7 @@ def fts_query(text: str) -> str | None:
 
 def _word_query(word: str) -> str:
     typed = f"{TYPED_COLUMNS} : {_quoted(word)}*"
-    parts = query_words(word)  # a word may have parts: t.me/x is t, me, x
+    parts = query_words(word) if is_language_word(word) else []  # миш-миш has two parts
     if not parts:
         return f"({typed})"
     keyed = " AND ".join(

@@ -191,6 +191,15 @@ def _misp_index(db: sqlite_utils.Database) -> None:
                " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
 
 
+def _peer_copies(db: sqlite_utils.Database) -> None:
+    """Which peers sent a version this node already held (a duplicate from a peer's
+    POST, pull or `import --from`): they hold it, so push never sends it back to them
+    (node/sync/push.py). The peer a version first came from is its `objects.source`."""
+    db.execute("CREATE TABLE IF NOT EXISTS peer_copies ("
+               " id TEXT NOT NULL, version TEXT NOT NULL, peer TEXT NOT NULL,"
+               " PRIMARY KEY (id, version, peer)) WITHOUT ROWID")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -206,6 +215,7 @@ MIGRATIONS = (
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
+    Migration(10, "the peers that sent again a version already held, so push never returns it", _peer_copies),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -100,6 +100,19 @@ def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule], profi
     ]
 
 
+def may_push(peer: str, peer_identity: str | None, creator: str | None, sent_by: Iterable[str]) -> bool:
+    """Whether push may send `peer` an object published in a feed the peer reads (the
+    caller has checked that, with the feed's current ceiling, as a TAXII read does: so
+    push follows the relay rule above and sends nothing the peer could not pull).
+    Objects relayed from partners are pushed onward too, so push must never send one
+    back: not to a peer that sent it here (`sent_by`: the peer it first came from and
+    any that sent it again), nor to the node that created it (`peer_identity`, from the
+    peer's card). Each feed entry goes to each peer once, so nothing loops."""
+    if peer in sent_by:
+        return False
+    return peer_identity is None or creator != peer_identity
+
+
 def withholds_others_variant(is_observable: bool, own_copy_held: bool, own: bool) -> bool:
     """An observable's id derives from its value, so any partner can send a variant of
     one this node created, under the same id with another marking (its red URL marked

@@ -143,15 +143,21 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         assert {"push_cursors", "web_incidents", "web_incident_fts", "web_login_failures"} <= set(shape(conn))
 
 
+def older_database(db, steps: int) -> dict:
+    """A database as the first `steps` steps left it (their history rows aside); its shape."""
+    with connect(db) as conn:
+        for step in MIGRATIONS[:steps]:
+            step.apply(sqlite_utils.Database(conn))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", [str(MIGRATIONS[steps - 1].version)])
+        return shape(conn)
+
+
 def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
     db = tmp_path / "v2.db"
-    with connect(db) as conn:
-        for step in MIGRATIONS[:2]:
-            step.apply(sqlite_utils.Database(conn))
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
-        assert "web_sessions" not in shape(conn)
+    assert "web_sessions" not in older_database(db, 2)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6, 10)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == \
+        [{"version": v} for v in (3, 4, 5, 6, 10)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -274,11 +280,7 @@ def test_step_6_adds_the_misp_index_to_a_schema_5_database_and_queues_withdrawal
 
 def test_step_10_adds_the_peer_copies_to_a_schema_6_database(tmp_path):
     db = tmp_path / "v6.db"
-    with connect(db) as conn:
-        for step in MIGRATIONS[:6]:
-            step.apply(sqlite_utils.Database(conn))
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '6')")
-        assert "peer_copies" not in shape(conn)
+    assert "peer_copies" not in older_database(db, 6)
     store = Store(db)
     assert store.query("SELECT version FROM schema_history") == [{"version": 10}]
     with store.transaction():

@@ -13,8 +13,8 @@ Six real nodes (`qalqan serve` processes with their background sync) on 127.0.0.
 Each run adds, at KZ with `qalqan incident add`, a TLP:CLEAR incident (policy lets every
 node read it, HU included) and a TLP:GREEN one (every partner, never HU), then times,
 from the start of each command, until each node holds it (its database is polled,
-read-only, every 20 ms). Between runs it waits a random part of the longest timer, so
-runs do not fall in step with the pulls. The same is done twice in one invocation:
+read-only, every 20 ms). Before each incident it waits a random part of the longest
+timer, so incidents do not fall in step with the pulls. The same is done twice in one invocation:
 with relays pushed onward (the default) and with `sync.push_relayed: false` (relays
 travel by pull only), so the difference shows side by side. Prints median and p95 per
 node and for "every node allowed", the POSTs the nodes answered for the incidents
@@ -153,9 +153,10 @@ def measure(root: Path, runs: int, interval: float, observer_interval: float, pu
     region.start()
     try:
         for i in range(runs):
-            # a random phase against the pulls (or, pushing, against the observer's pull)
-            time.sleep(rng.uniform(0, observer_interval if push_relayed else interval))
             for tlp in ("clear", "green"):
+                # a random phase against the pulls (or, pushing, against the observer's pull): an
+                # incident added right after the last one arrived would start just after a pull
+                time.sleep(rng.uniform(0, observer_interval if push_relayed else interval))
                 one_incident(region, root, f"Propagation run {i} ({tlp}) {uuid.uuid4()}", tlp, times,
                              deadline=3 * interval + 30)
         time.sleep(2)  # pushers walk past the last run's entries before the POSTs are counted

@@ -76,6 +76,8 @@ SETTINGS: list[tuple[str, Callable, Any, str]] = [
     ("default_tlp", is_tlp, "amber", "TLP of an incident whose record names none"),
     ("sync.interval", is_positive, 30, "seconds between pulls in `serve`"),
     ("sync.timeout", is_positive, 10, "seconds a peer request may take, its whole answer included"),
+    ("sync.push_relayed", is_bool, True,
+     "push partners' objects onward to the peers that may read them, not only this node's own"),
     ("sync.max_response_bytes", is_positive, 64 * 1024 * 1024,
      "largest answer accepted from a peer in bytes (after decompression); a larger one fails the sync"),
     ("disarm", _opt(is_str), None, "path of a DISARM STIX bundle (optional)"),

@@ -224,8 +224,10 @@ class Ingest:
         that first came by a door that does not relay (a plain import). `withheld`:
         another's variant of an observable this node holds as its own joins none."""
         if door.origin in (OWN, PEER) and not withheld:
-            row = self.store.one("SELECT id, version, type, spec_version, tlp, origin FROM objects"
+            row = self.store.one("SELECT id, version, type, spec_version, tlp, origin, source FROM objects"
                                  " WHERE id = ? AND version = ?", [obj["id"], version])
+            if door.origin == PEER and door.source and row["origin"] != OWN and row["source"] != door.source:
+                self.store.note_peer_copy(door.source, obj["id"], version)  # so push never sends it back
             for feed_name in self._feeds_for(row["tlp"], door, rules, row["origin"] == OWN, policy.profile_of(obj)):
                 markings.publish(self.store, ids[feed_name], row, obj)
         return Outcome(obj["id"], version, DUPLICATE, about_held=HELD_VERSION)

@@ -254,6 +254,13 @@ def _corrections_sightings_opinions(db: sqlite_utils.Database) -> None:
         if is_correction(incident):
             terms.append((*CORRECTED_TERM, n))
     db.conn.executemany("INSERT OR IGNORE INTO web_incident_terms (kind, value, incident) VALUES (?, ?, ?)", terms)
+def _peer_copies(db: sqlite_utils.Database) -> None:
+    """Which peers sent a version this node already held (a duplicate from a peer's
+    POST, pull or `import --from`): they hold it, so push never sends it back to them
+    (node/sync/push.py). The peer a version first came from is its `objects.source`."""
+    db.execute("CREATE TABLE IF NOT EXISTS peer_copies ("
+               " id TEXT NOT NULL, version TEXT NOT NULL, peer TEXT NOT NULL,"
+               " PRIMARY KEY (id, version, peer)) WITHOUT ROWID")
 
 
 @dataclass(frozen=True)
@@ -274,6 +281,7 @@ MIGRATIONS = (
     Migration(7, "each web account's UI language", _user_language),
     Migration(8, "full-text search keys: word forms and both scripts (node/textkey)", _search_keys),
     Migration(9, "near-duplicate claims: MinHash signatures and LSH bands, back-filled", _claim_signatures),
+    Migration(10, "the peers that sent again a version already held, so push never returns it", _peer_copies),
     Migration(11, "the index of sightings and opinions; withdrawn, corrected and disputed incident terms",
               _corrections_sightings_opinions),
 )

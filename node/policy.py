@@ -111,6 +111,17 @@ def feeds_for_reaction(tlp: str, creator_peer: str | None, feeds: Iterable[FeedR
         return feeds_for_own(tlp, feeds)
     return [f.name for f in feeds if may_carry(f.max_tlp, tlp) and fits_profile(f.profile, None)
             and (tlp in RELAYABLE or (creator_peer is not None and f.readers == frozenset({creator_peer})))]
+def may_push(peer: str, peer_identity: str | None, creator: str | None, sent_by: Iterable[str]) -> bool:
+    """Whether push may send `peer` an object published in a feed the peer reads (the
+    caller has checked that, with the feed's current ceiling, as a TAXII read does: so
+    push follows the relay rule above and sends nothing the peer could not pull).
+    Objects relayed from partners are pushed onward too, so push must never send one
+    back: not to a peer that sent it here (`sent_by`: the peer it first came from and
+    any that sent it again), nor to the node that created it (`peer_identity`, from the
+    peer's card). Each feed entry goes to each peer once, so nothing loops."""
+    if peer in sent_by:
+        return False
+    return peer_identity is None or creator != peer_identity
 
 
 def withholds_others_variant(is_observable: bool, own_copy_held: bool, own: bool) -> bool:

@@ -172,6 +172,11 @@ class Store:
         self.conn.executemany("INSERT OR IGNORE INTO report_refs (report, ref) VALUES (?, ?)",
                               [(report_id, ref) for ref in refs])
 
+    def note_peer_copy(self, peer: str, object_id: str, version: str) -> None:
+        """`peer` sent a version this node already held: it has that version."""
+        self.conn.execute("INSERT OR IGNORE INTO peer_copies (id, version, peer) VALUES (?, ?, ?)",
+                          [object_id, version, peer])
+
     # -- feeds -----------------------------------------------------------------
 
     def add_to_feed(self, feed_id: str, obj_row: dict, new_object: bool = False) -> int | None:

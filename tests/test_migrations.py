@@ -152,13 +152,18 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
         assert {"push_cursors", "web_incidents", "web_incident_fts", "web_login_failures"} <= set(shape(conn))
 
 
+def older_database(db, steps: int) -> dict:
+    """A database as the first `steps` steps left it (their history rows aside); its shape."""
+    with connect(db) as conn:
+        for step in MIGRATIONS[:steps]:
+            step.apply(sqlite_utils.Database(conn))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", [str(MIGRATIONS[steps - 1].version)])
+        return shape(conn)
+
+
 def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
     db = tmp_path / "v2.db"
-    with connect(db) as conn:
-        for step in MIGRATIONS[:2]:
-            step.apply(sqlite_utils.Database(conn))
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
-        assert "web_sessions" not in shape(conn)
+    assert "web_sessions" not in older_database(db, 2)
     store = Store(db)
     assert store.query("SELECT version FROM schema_history ORDER BY version") == \
         [{"version": v} for v in steps_after(2)]
@@ -379,3 +384,15 @@ def test_step_11_adds_the_reaction_index_and_marks_withdrawn_and_corrected_incid
     node = app.extensions["qalqan_node"]
     assert [o["opinion"] for o in opinions_of(node.store, theirs)] == ["disagree"]
     assert node.store.one("SELECT COUNT(*) AS n FROM web_incident_terms WHERE kind = 'opinion'")["n"] == 1
+def test_step_10_adds_the_peer_copies_to_a_schema_6_database(tmp_path):
+    db = tmp_path / "v6.db"
+    assert "peer_copies" not in older_database(db, 6)
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history") == [{"version": 10}]
+    with store.transaction():
+        for _ in range(2):
+            store.note_peer_copy("uz", "note--5b0c6a4e-2f1d-4c36-9d0e-8f5a1e2b3c4d", "2026-11-01T00:00:00.000Z")
+    assert store.query("SELECT peer FROM peer_copies") == [{"peer": "uz"}]  # once, however often it is sent
+    store.close()
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)

@@ -1,11 +1,12 @@
 """The background sync inside `qalqan serve`.
 
 Per peer, two threads: a pusher that looks at the outbox every PUSH_POLL seconds
-(so an incident added by another process reaches partners within seconds) and a
-puller that runs every `sync.interval`. Failures back off exponentially up to the
-interval; one peer's trouble never touches another peer's threads. A supervisor
-restarts the workers when config.yaml or a feed file changes (e.g. `peer add`); an
-edit that does not load leaves the workers running on the last good configuration.
+(so an incident added by another process, or relayed from another partner, reaches
+the peer within seconds) and a puller that runs every `sync.interval`. Failures back
+off exponentially up to the interval; one peer's trouble never touches another peer's
+threads. A supervisor restarts the workers when config.yaml or a feed file changes
+(e.g. `peer add`); an edit that does not load leaves the workers running on the last
+good configuration.
 Each pull is one log line with its counts; an unexpected failure (not a peer's
 refusal, not the network) is logged with its traceback.
 """
@@ -105,7 +106,7 @@ class PeerWorkers:
             raise
         if pushed.posted:
             health.succeeded(self.node.store, self.peer.name)
-            log.info("pushed %d objects to %s", pushed.posted, self.peer.name)
+            log.info("pushed %d objects to %s (%d relayed)", pushed.posted, self.peer.name, pushed.relayed)
 
     def _pull(self) -> None:
         client = PeerClient.configured(self.peer, self.node.config)

@@ -33,7 +33,7 @@ class PeerResult:
         c = self.pulled.counts
         text = (f"peer {self.peer}: received {self.pulled.received}, accepted {c['accepted']}, "
                 f"duplicate {c['duplicate']}, quarantined {c['quarantined']}, rejected {c['rejected']}; "
-                f"pushed {self.pushed.posted}")
+                f"pushed {self.pushed.posted} ({self.pushed.relayed} relayed)")
         return text + ("; FAILED (see stderr)" if self.error else "")
 
 
@@ -62,9 +62,10 @@ def log_result(result: PeerResult) -> None:
     c = result.pulled.counts
     fields = {"peer": result.peer, "received": result.pulled.received, "accepted": c["accepted"],
               "duplicate": c["duplicate"], "quarantined": c["quarantined"], "rejected": c["rejected"],
-              "pushed": result.pushed.posted, "error": result.error}
+              "pushed": result.pushed.posted, "relayed": result.pushed.relayed, "error": result.error}
     text = (f"sync {result.peer}: received {result.pulled.received}, accepted {c['accepted']}, duplicate "
-            f"{c['duplicate']}, quarantined {c['quarantined']}, rejected {c['rejected']}; pushed {result.pushed.posted}")
+            f"{c['duplicate']}, quarantined {c['quarantined']}, rejected {c['rejected']}; "
+            f"pushed {result.pushed.posted} ({result.pushed.relayed} relayed)")
     if result.error:
         log.warning("%s; failed: %s", text, result.error, extra={"fields": fields})
     else:

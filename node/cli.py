@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why; partners and the public read it")
     p.set_defaults(run=cmd_incident_withdraw)
 
+    response = command("response", "countermeasures taken against incidents").add_subparsers(
+        dest="response_command", required=True)
+    p = response.add_parser("add", parents=[home], help="record a response to an incident held here from a YAML or "
+                                                        "JSON file (kind, at, description, url, countermeasures)")
+    p.add_argument("incident_id")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_response_add)
+
     p = command("export", "write a STIX 2.1 bundle to stdout")
     p.add_argument("--feed", help="only what this feed carries")
     p.add_argument("--all", action="store_true", help="everything the node holds and may show, not just its own")
@@ -280,6 +288,13 @@ def cmd_incident_edit(args) -> int:
 def cmd_incident_withdraw(args) -> int:
     result = open_node(args).withdraw_incident(args.id, args.reason)
     print(f"{result.incident_id}: withdrawn ({result.summary.line()})")
+    return 0
+
+
+def cmd_response_add(args) -> int:
+    from .records import read_record_file
+    result = open_node(args).add_response(args.incident_id, read_record_file(args.file))
+    print(result.response_id)
     return 0
 
 

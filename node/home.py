@@ -22,6 +22,7 @@ from . import tokens
 from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError
 from .incident_index import index_stored_batch
+from .response_index import index_stored_responses
 from .ingest import IMPORT, OWN, Door, Ingest, Summary
 from .keys import make_card
 from .object_ids import ScopedIds, create_secret
@@ -116,7 +117,8 @@ class Node:
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=[lambda stored: index_stored_batch(self.store, stored)],
+            on_stored=[lambda stored: index_stored_batch(self.store, stored),
+                       lambda stored: index_stored_responses(self.store.conn, stored)],
             max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()
@@ -253,6 +255,13 @@ class Node:
     def withdraw_incident(self, incident_id: str, reason: str) -> IncidentResult:
         from .corrections import withdraw_incident
         return withdraw_incident(self, incident_id, reason)
+
+    # -- responses ---------------------------------------------------------------
+
+    def add_response(self, incident_id: str, data: dict, by: str = "cli"):
+        """Record a countermeasure taken against an incident held here (node/responses.py)."""
+        from .responses import add_response
+        return add_response(self, incident_id, data, by)
 
     # -- files -----------------------------------------------------------------
 

@@ -191,6 +191,20 @@ def _misp_index(db: sqlite_utils.Database) -> None:
                " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
 
 
+def _response_index(db: sqlite_utils.Database) -> None:
+    """The response index (node/response_index.py keeps it; the incident page and the
+    dashboard read it), with the responses the database already held."""
+    from .response_index import backfill
+    db.execute("CREATE TABLE IF NOT EXISTS web_responses ("
+               " response_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, kind TEXT, taken TEXT NOT NULL,"
+               " taken_us INTEGER NOT NULL, name TEXT, description TEXT, url TEXT,"
+               " countermeasures TEXT NOT NULL DEFAULT '', tlp TEXT, created_by TEXT, origin TEXT, source TEXT,"
+               " received INTEGER, recorded_by TEXT)")
+    db.execute("CREATE INDEX IF NOT EXISTS web_responses_incident ON web_responses (incident_id, taken_us)")
+    db.execute("CREATE INDEX IF NOT EXISTS web_responses_taken ON web_responses (taken_us)")
+    backfill(db.conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -206,6 +220,7 @@ MIGRATIONS = (
     Migration(4, "the public-debunk term of incidents indexed before the public pages", _public_debunk_terms),
     Migration(5, "marking-definitions only in feeds whose objects reference them", _markings_only_where_referenced),
     Migration(6, "the persistent MISP feed index and its withdrawal queue", _misp_index),
+    Migration(13, "the response index, with the responses already held", _response_index),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -100,6 +100,23 @@ def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule], profi
     ]
 
 
+def feeds_for_response(tlp: str, incident_feeds: Iterable[str], author_peers: Iterable[str],
+                       feeds: Iterable[FeedRule], own_incident: bool) -> list[str]:
+    """Feeds a response (node/responses.py) this node records goes into, given the feeds
+    that carry its incident here: the response follows the incident. To an own incident,
+    exactly those feeds. To a partner's, those too (where relay put a partner's incident,
+    its TLP allows its readers), and always back to the incident's author: the feeds an
+    author peer reads, and, unless the TLP is green or clear, only those it alone reads,
+    as for relay. The caller's TLP is the incident's; feeds_for_own still checks each
+    ceiling."""
+    here = set(incident_feeds)
+    if own_incident:
+        return sorted(here)
+    authors = frozenset(author_peers)
+    back = {f.name for f in feeds if f.readers & authors and (tlp in RELAYABLE or f.readers <= authors)}
+    return sorted(here | back)
+
+
 def withholds_others_variant(is_observable: bool, own_copy_held: bool, own: bool) -> bool:
     """An observable's id derives from its value, so any partner can send a variant of
     one this node created, under the same id with another marking (its red URL marked

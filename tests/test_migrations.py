@@ -82,9 +82,16 @@ def fresh_shape(tmp_path) -> dict:
         return shape(conn)
 
 
-def test_the_steps_are_numbered_one_by_one():
-    assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 6
+def steps_from(first: int) -> list[int]:
+    return [step.version for step in MIGRATIONS if step.version >= first]
+
+
+def test_the_steps_are_numbered_in_order():
+    # Branches take step numbers handed out in advance (13: responses), so a branch alone
+    # may skip numbers; upgrade runs the steps in order and records each.
+    numbers = [step.version for step in MIGRATIONS]
+    assert numbers == sorted(set(numbers)) and numbers[:6] == list(range(1, 7))
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 13
 
 
 def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everything(old_home):
@@ -98,7 +105,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     after = data(db)
     # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
     assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == steps_from(2)
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -136,7 +143,7 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     assert store.query("SELECT version FROM schema_history ORDER BY version") == \
-        [{"version": v} for v in (2, 3, 4, 5, 6)]
+        [{"version": v} for v in steps_from(2)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -151,7 +158,7 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in steps_from(3)]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -181,9 +188,9 @@ def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     history = store.query("SELECT version FROM schema_history ORDER BY version")
-    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert [r["version"] for r in history] == steps_from(1)
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 6}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": len(MIGRATIONS)}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):
@@ -270,3 +277,24 @@ def test_step_6_adds_the_misp_index_to_a_schema_5_database_and_queues_withdrawal
     assert kept.split("--", 1)[1] in served and gone.split("--", 1)[1] not in served
     assert store.query("SELECT COUNT(*) AS n FROM misp_withdrawals") == [{"n": 0}]
     store.close()
+
+
+def test_step_13_adds_the_response_index_to_a_schema_6_database_with_the_responses_held(kz, tmp_path):
+    from node.response_index import responses_of
+    from web_fixtures import incident_record
+    incident = kz.add_incident(incident_record()).incident_id
+    response = kz.add_response(incident, {"kind": "press-statement", "at": "2026-11-22",
+                                          "description": "The ministry said so."}).response_id
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-6 database held it: the response, no index
+        conn.execute("DROP TABLE web_responses")
+        conn.execute("DELETE FROM schema_history WHERE version >= 13")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 13") == [{"version": 13}]
+    assert [(r["response_id"], r["kind"]) for r in responses_of(store.conn, incident)] == [
+        (response, "press-statement")]
+    store.close()
+    with connect(db) as conn:
+        assert shape(conn) == fresh_shape(tmp_path)

@@ -7,6 +7,7 @@ codes (platforms, countries) are case-normalised, list inputs split by line or c
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -19,6 +20,7 @@ from ..disarm import Disarm
 from ..errors import InputError
 from ..incident import FIELDS, VERDICTS
 from ..policy import NEVER_SHARED, TLP_ORDER
+from ..responses import FIELDS as RESPONSE_FIELDS, KINDS
 
 # Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
 CODE_FIELDS = ("language", "first_seen", "last_seen", "confidence", "fact_check_url")
@@ -52,7 +54,21 @@ def _keep_typed(text: str | None) -> str | None:
     return None if text is None else text.replace("\r\n", "\n")
 
 
-class IncidentForm(FlaskForm):
+class RecordErrors:
+    """Puts a record error next to the field it names (validators start messages with it)."""
+
+    record_fields: tuple[str, ...] = ()
+
+    def show_error(self, error: InputError) -> None:
+        field_name, _, rest = error.message.partition(": ")
+        if field_name in self.record_fields and field_name in self:
+            self[field_name].errors = [*self[field_name].errors, rest or error.message]
+        else:
+            self.form_errors.append(error.message)
+
+
+class IncidentForm(RecordErrors, FlaskForm):
+    record_fields = FIELDS
     title = StringField("Title")
     summary = TextAreaField("Summary", render_kw={"rows": 5})
     claim = TextAreaField("Claim", render_kw={"rows": 3})
@@ -142,17 +158,34 @@ class IncidentForm(FlaskForm):
         if "share" not in record:
             self.share.data = [choice.value for choice in self.share.choices]
 
-    def show_error(self, error: InputError) -> None:
-        """Put a record error next to the field it names (validate starts messages with it)."""
-        field_name, _, rest = error.message.partition(": ")
-        if field_name in FIELDS and field_name in self:
-            self[field_name].errors = [*self[field_name].errors, rest or error.message]
-        else:
-            self.form_errors.append(error.message)
-
 
 class CorrectionForm(IncidentForm):
     lower_tlp = BooleanField("Yes: lower the TLP and share the incident more widely")
+
+
+class ResponseForm(RecordErrors, FlaskForm):
+    """A countermeasure taken against an incident (node/responses.py validates it)."""
+
+    record_fields = RESPONSE_FIELDS
+    kind = SelectField("Kind", choices=[SelectChoice("", "— choose —"),
+                                        *(SelectChoice(code, label) for code, label in KINDS.items())])
+    at = StringField("When", render_kw={"placeholder": "2026-11-21 09:30 (UTC)"})
+    description = TextAreaField("Description", render_kw={"rows": 4})
+    url = StringField("URL", render_kw={"placeholder": "https://"})
+    countermeasures = SelectMultipleField("DISARM countermeasures", validate_choice=False, render_kw={"size": 10})
+
+    def __init__(self, disarm: Disarm, **kwargs):
+        super().__init__(**kwargs)
+        self.countermeasures.choices = [SelectChoice(c.id, f"{c.id} {c.name}")
+                                        for c in sorted(disarm.countermeasures.values(), key=lambda c: c.id)]
+        if not self.is_submitted():
+            self.at.data = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+    def record(self) -> dict:
+        record = {"kind": self.kind.data or "", "at": (self.at.data or "").strip(),
+                  "description": _keep_typed(self.description.data) or "",
+                  "url": (self.url.data or "").strip(), "countermeasures": list(self.countermeasures.data or [])}
+        return {k: v for k, v in record.items() if v not in ("", []) or k in ("kind", "at", "description")}
 
 
 class WithdrawForm(FlaskForm):

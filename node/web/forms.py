@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..disarm import Disarm
-from ..errors import InputError
+from ..errors import InputError, QalqanError
 from ..incident import FIELDS, VERDICTS
 from ..policy import NEVER_SHARED, TLP_ORDER
 from ..responses import FIELDS as RESPONSE_FIELDS, KINDS
@@ -58,6 +58,17 @@ class RecordErrors:
     """Puts a record error next to the field it names (validators start messages with it)."""
 
     record_fields: tuple[str, ...] = ()
+
+    def attempt(self, action):
+        """Run `action` (a library call that validates the record); its error goes next to
+        its field, or above the form. Returns (True, result) or (False, None)."""
+        try:
+            return True, action()
+        except InputError as exc:
+            self.show_error(exc)
+        except QalqanError as exc:
+            self.form_errors.append(exc.message)
+        return False, None
 
     def show_error(self, error: InputError) -> None:
         field_name, _, rest = error.message.partition(": ")

@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..appctx import current_node
-from ..errors import InputError, QalqanError
+from ..errors import InputError
 from ..response_index import responses_of
 from ..responses import kind_label, target_incident
 from . import blueprint
@@ -40,13 +40,8 @@ def response_new(incident_id: str):
     form = ResponseForm(node.disarm)
     status = 200
     if form.validate_on_submit():
-        try:
-            node.add_response(incident_id, form.record(), by=current_user.name)
-        except InputError as exc:
-            form.show_error(exc)
-        except QalqanError as exc:
-            form.form_errors.append(exc.message)
-        else:
+        recorded, _result = form.attempt(lambda: node.add_response(incident_id, form.record(), by=current_user.name))
+        if recorded:
             flash("Response recorded and signed: it goes where the incident goes.")
             return redirect(url_for("web.incident_show", incident_id=incident_id, _anchor="responses"))
         status = 400

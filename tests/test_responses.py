@@ -193,3 +193,20 @@ def test_a_signed_response_with_a_malformed_extension_is_refused(kz, uz, partner
     [failure] = kz.ingest.run([sign(action, uz.signing_key)], Door(PEER, source="uz")).failures
     assert "response-v1.json is malformed" in failure.reason and where in failure.reason
     assert kz.store.object_json(action["id"]) is None
+
+
+def test_pycti_imports_the_response_as_a_course_of_action_that_mitigates_the_incident(kz):
+    from opencti_fixtures import GraphqlRecorder, run_pycti
+    incident = kz.add_incident(incident_record(tlp="green")).incident_id
+    response = kz.add_response(incident, RESPONSE).response_id
+    objects = [json.loads(r["json"]) for r in kz.store.query("SELECT json FROM objects WHERE latest = 1")]
+    recorder = GraphqlRecorder(run_pycti("import", objects)["mutations"])
+    [action] = recorder.inputs("CourseOfActionAdd")
+    assert action["stix_id"] == response and action["description"] == RESPONSE["description"]
+    assert action["name"].startswith("Debunk published: KZ-")
+    assert action["createdBy"] == kz.config.identity
+    relations = {(r["relationship_type"], r["fromId"], r["toId"]) for r in recorder.inputs("StixCoreRelationshipAdd")}
+    assert ("mitigates", response, incident) in relations
+    references = {(r.get("source_name"), r.get("external_id") or r.get("url"))
+                  for r in recorder.inputs("ExternalReferenceAdd")}
+    assert {("DISARM", "C00125"), ("DISARM", "C00008"), ("response", RESPONSE["url"])} <= references

@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("opinion", choices=OPINIONS)
     p.add_argument("--text", help="the explanation partners read")
     p.set_defaults(run=cmd_opinion)
+    response = command("response", "countermeasures taken against incidents").add_subparsers(
+        dest="response_command", required=True)
+    p = response.add_parser("add", parents=[home], help="record a response to an incident held here from a YAML or "
+                                                        "JSON file (kind, at, description, url, countermeasures)")
+    p.add_argument("incident_id")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_response_add)
 
     p = command("export", "write a STIX 2.1 bundle to stdout")
     p.add_argument("--feed", help="only what this feed carries")
@@ -308,6 +315,10 @@ def cmd_sighting_add(args) -> int:
 def cmd_opinion(args) -> int:
     result = open_node(args).record_opinion(args.incident_id, args.opinion, args.text)
     print(f"{result.incident_id}: opinion {args.opinion} recorded ({result.summary.line()})")
+def cmd_response_add(args) -> int:
+    from .records import read_record_file
+    result = open_node(args).add_response(args.incident_id, read_record_file(args.file))
+    print(result.response_id)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The DISARM framework index: technique id → name, tactics, the release's STIX id.
+"""The DISARM framework index: technique id → name, tactics, the release's STIX id;
+countermeasure id → name.
 
 A node knows DISARM with no download: the package carries a compact reference
 (node/data/disarm-reference.json, derived from a DISARM Foundation STIX bundle by
@@ -7,6 +8,12 @@ scripts/build_disarm_reference.py: ids, names, tactics, STIX ids; no description
 bundle (for the index, for the compact reference, or to check a download before
 `qalqan disarm update` installs it) goes through `parse_bundle`, so a bundle is
 judged by one rule everywhere.
+
+Countermeasures (DISARM's blue framework, `C00008`) come from a bundle's
+course-of-action objects when it has them. The DISARM Foundation's STIX bundles hold
+none so far, so the built-in reference lists them by id and name from the DISARM
+framework's countermeasure table, and a bundle without any keeps that list
+(`with_countermeasures`).
 """
 from __future__ import annotations
 
@@ -42,6 +49,13 @@ class Technique:
 
 
 @dataclass(frozen=True)
+class Countermeasure:
+    id: str
+    name: str
+    stix_id: str | None  # its course-of-action in the release, when the release has one
+
+
+@dataclass(frozen=True)
 class Tactic:
     id: str
     name: str
@@ -50,9 +64,12 @@ class Tactic:
 
 class Disarm:
     def __init__(self, techniques: dict[str, Technique] | None = None, tactics: list[Tactic] | None = None,
-                 source: str = "none", release: dict | None = None, bundle: dict[str, dict] | None = None):
+                 source: str = "none", release: dict | None = None, bundle: dict[str, dict] | None = None,
+                 countermeasures: dict[str, Countermeasure] | None = None):
         self.techniques = techniques or {}
         self.tactics = tactics or []
+        self.countermeasures = countermeasures or {}
+        self.countermeasures_source = source  # "bundle", or "built-in" (a bundle without any keeps those)
         self.source = source            # "built-in" or the bundle's path
         self.release = release or {}    # what is known of the release (see compact_reference)
         self.bundle = bundle or {}      # id → object of the full bundle in config (none built in)
@@ -74,7 +91,8 @@ class Disarm:
             raise ConfigError(f"config.yaml: key 'disarm': {path} cannot be read ({exc.strerror})") from None
         try:
             objects = parse_bundle(raw)
-            disarm = cls.from_reference(compact_reference(objects, source_sha256=_sha256(raw)), source=str(path))
+            reference = with_countermeasures(compact_reference(objects, source_sha256=_sha256(raw)))
+            disarm = cls.from_reference(reference, source=str(path))
         except NotADisarmBundle as exc:
             raise ConfigError(f"config.yaml: key 'disarm': {path} {exc}") from None
         disarm.bundle = {o["id"]: o for o in objects if isinstance(o.get("id"), str)}
@@ -82,8 +100,7 @@ class Disarm:
 
     @classmethod
     def builtin(cls) -> "Disarm":
-        data = json.loads(resources.files(__package__).joinpath("data/disarm-reference.json").read_text("utf-8"))
-        return cls.from_reference(data, source="built-in")
+        return cls.from_reference(builtin_reference(), source="built-in")
 
     @classmethod
     def from_reference(cls, reference: dict, source: str) -> "Disarm":
@@ -92,7 +109,11 @@ class Disarm:
         techniques = {t["id"]: Technique(t["id"], t["name"], t["stix_id"],
                                          tuple(name_of[s] for s in t["tactics"] if s in name_of))
                       for t in reference["techniques"]}
-        return cls(techniques, tactics, source, reference.get("release"))
+        countermeasures = {c["id"]: Countermeasure(c["id"], c["name"], c.get("stix_id"))
+                           for c in reference.get("countermeasures") or []}
+        disarm = cls(techniques, tactics, source, reference.get("release"), countermeasures=countermeasures)
+        disarm.countermeasures_source = reference.get("countermeasures_source", source)
+        return disarm
 
     def check(self, technique_id: str, field: str = "disarm") -> None:
         if not isinstance(technique_id, str) or not TECHNIQUE_RE.match(technique_id):
@@ -101,6 +122,16 @@ class Disarm:
         if self.loaded and technique_id not in self.techniques:
             raise InputError.about(field, N_("%(value)s is not a technique of the loaded DISARM framework"),
                                     value=technique_id)
+
+    def check_countermeasure(self, countermeasure_id: str, field: str = "countermeasures") -> None:
+        if not isinstance(countermeasure_id, str) or not COUNTERMEASURE_RE.match(countermeasure_id):
+            raise InputError(f"{field}: {countermeasure_id!r} is not a DISARM countermeasure id such as C00008")
+        if countermeasure_id not in self.countermeasures:
+            raise InputError(f"{field}: {countermeasure_id} is not a countermeasure of the loaded DISARM framework")
+
+    def countermeasure_name(self, countermeasure_id: str) -> str | None:
+        c = self.countermeasures.get(countermeasure_id)
+        return c.name if c else None
 
     def release_objects(self, technique_ids: list[str]) -> list[dict]:
         """The full bundle's attack-patterns of these techniques, unchanged, each after
@@ -131,9 +162,23 @@ class Disarm:
 
 
 def technique_reference(technique_id: str) -> dict:
-    """The external reference that names a DISARM technique by its id, so a relation to
-    it survives DISARM giving the technique another STIX id in a later release."""
+    """The external reference that names a DISARM technique (or countermeasure) by its
+    id, so a relation to it survives DISARM giving it another STIX id in a later release."""
     return {"source_name": "DISARM", "external_id": technique_id}
+
+
+def builtin_reference() -> dict:
+    return json.loads(resources.files(__package__).joinpath("data/disarm-reference.json").read_text("utf-8"))
+
+
+def with_countermeasures(reference: dict) -> dict:
+    """A bundle's compact reference, with the built-in countermeasures when the bundle
+    has none (DISARM's STIX bundles carry the red framework only): countermeasure ids
+    are stable across releases. `countermeasures_source` says which."""
+    if reference.get("countermeasures"):
+        return {**reference, "countermeasures_source": "bundle"}
+    return {**reference, "countermeasures": builtin_reference()["countermeasures"],
+            "countermeasures_source": "built-in"}
 
 
 def parse_bundle(raw: bytes) -> list[dict]:
@@ -153,9 +198,13 @@ def parse_bundle(raw: bytes) -> list[dict]:
     return objects
 
 
-def compact_reference(objects: list[dict], source_sha256: str | None = None) -> dict:
+def compact_reference(objects: list[dict], source_sha256: str | None = None,
+                      countermeasure_table: list[dict] | None = None) -> dict:
     """What a node needs of a DISARM release, and nothing it must not copy: release
-    facts, attribution, tactics, techniques and countermeasures by id and name."""
+    facts, attribution, tactics, techniques and countermeasures by id and name.
+    Countermeasures come from the bundle's course-of-action objects (with their STIX
+    ids) or, when it has none, from `countermeasure_table` ({id, name} rows of DISARM's
+    countermeasure table, scripts/build_disarm_reference.py --countermeasures)."""
     tactics = sorted((_tactic(o) for o in objects if o.get("type") == "x-mitre-tactic"
                       and TACTIC_RE.match(_external_id(o, "DISARM") or "")), key=lambda t: t["id"])
     shortnames = {t["shortname"] for t in tactics}
@@ -167,9 +216,13 @@ def compact_reference(objects: list[dict], source_sha256: str | None = None) -> 
             techniques[ext_id] = {"id": ext_id, "name": str(obj.get("name") or ext_id), "stix_id": obj["id"],
                                   "tactics": [p for p in phases if p in shortnames]}
     countermeasures = sorted(({"id": cid, "name": str(o.get("name") or cid), "stix_id": o["id"]}
-                              for o in objects if o.get("type") == "course-of-action"
+                              for o in objects if o.get("type") == "course-of-action" and not o.get("revoked")
+                              and isinstance(o.get("id"), str)
                               for cid in [_external_id(o, "DISARM") or _external_id(o, "mitre-attack")]
                               if cid and COUNTERMEASURE_RE.match(cid)), key=lambda c: c["id"])
+    if not countermeasures and countermeasure_table:
+        countermeasures = sorted(({"id": c["id"], "name": c["name"]} for c in countermeasure_table
+                                  if COUNTERMEASURE_RE.match(c["id"])), key=lambda c: c["id"])
     return {"format": REFERENCE_FORMAT, "release": _release(objects, source_sha256),
             "attribution": ATTRIBUTION, "licence": LICENCE, "licence_url": LICENCE_URL,
             "tactics": tactics, "techniques": [techniques[k] for k in sorted(techniques)],

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import config as config_mod
-from .disarm import Disarm, NotADisarmBundle, compact_reference, parse_bundle
+from .disarm import Disarm, NotADisarmBundle, compact_reference, parse_bundle, with_countermeasures
 from .errors import InputError
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -71,7 +71,7 @@ def install(home: Path, source: str, timeout: float = 30) -> tuple[Path, Disarm]
         if not existed:  # leave the home as it was
             target.unlink(missing_ok=True)
         raise
-    return target, Disarm.from_reference(reference, source=str(target))
+    return target, Disarm.from_reference(with_countermeasures(reference), source=str(target))
 
 
 def _stem(source: str) -> str:
@@ -91,7 +91,15 @@ def describe(disarm: Disarm) -> list[str]:
     return [f"source: {disarm.source}",
             f"release: {release.get('name', 'DISARM Framework')}, modified {release.get('modified') or 'unknown'}",
             f"tactics: {len(disarm.tactics)}; techniques: {len(disarm.techniques)}",
+            f"countermeasures: {countermeasures_line(disarm)}",
             "DISARM Framework by the DISARM Foundation, CC BY-SA 4.0"]
+
+
+def countermeasures_line(disarm: Disarm) -> str:
+    count = len(disarm.countermeasures)
+    if disarm.source != "built-in" and disarm.countermeasures_source == "built-in":
+        return f"{count}, the built-in list (the bundle has no course-of-action objects)"
+    return str(count)
 
 
 def add_disarm_command(command) -> None:
@@ -110,7 +118,8 @@ def add_disarm_command(command) -> None:
 
 def _cmd_update(args) -> int:
     path, disarm = install(Path(args.home), args.source, args.timeout)
-    print(f"installed {path}: {len(disarm.tactics)} tactics, {len(disarm.techniques)} techniques")
+    print(f"installed {path}: {len(disarm.tactics)} tactics, {len(disarm.techniques)} techniques; "
+          f"countermeasures: {countermeasures_line(disarm)}")
     print("config.yaml: disarm set; a running node picks it up with the configuration")
     return 0
 

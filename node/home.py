@@ -23,6 +23,7 @@ from .disarm import Disarm
 from .errors import ConfigError, InputError, QalqanError
 from .incident_index import index_stored_batch
 from .reaction_index import index_reactions
+from .response_index import index_stored_responses
 from .ingest import IMPORT, OWN, Door, Ingest, Summary
 from .keys import make_card
 from .object_ids import ScopedIds, create_secret
@@ -118,7 +119,8 @@ class Node:
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
             on_stored=[lambda stored: index_stored_batch(self.store, stored),
-                       lambda stored: index_reactions(self.store, stored)],
+                       lambda stored: index_reactions(self.store, stored),
+                       lambda stored: index_stored_responses(self.store.conn, stored)],
             max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()
@@ -264,6 +266,12 @@ class Node:
     def record_opinion(self, incident_id: str, opinion: str, explanation: str | None = None) -> IncidentResult:
         from .opinions import record_opinion
         return record_opinion(self, incident_id, opinion, explanation)
+    # -- responses ---------------------------------------------------------------
+
+    def add_response(self, incident_id: str, data: dict, by: str = "cli"):
+        """Record a countermeasure taken against an incident held here (node/responses.py)."""
+        from .responses import add_response
+        return add_response(self, incident_id, data, by)
 
     # -- files -----------------------------------------------------------------
 

@@ -261,6 +261,18 @@ def _peer_copies(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS peer_copies ("
                " id TEXT NOT NULL, version TEXT NOT NULL, peer TEXT NOT NULL,"
                " PRIMARY KEY (id, version, peer)) WITHOUT ROWID")
+def _response_index(db: sqlite_utils.Database) -> None:
+    """The response index (node/response_index.py keeps it; the incident page and the
+    dashboard read it), with the responses the database already held."""
+    from .response_index import backfill
+    db.execute("CREATE TABLE IF NOT EXISTS web_responses ("
+               " response_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, kind TEXT, taken TEXT NOT NULL,"
+               " taken_us INTEGER NOT NULL, name TEXT, description TEXT, url TEXT,"
+               " countermeasures TEXT NOT NULL DEFAULT '', tlp TEXT, created_by TEXT, origin TEXT, source TEXT,"
+               " received INTEGER, recorded_by TEXT)")
+    db.execute("CREATE INDEX IF NOT EXISTS web_responses_incident ON web_responses (incident_id, taken_us)")
+    db.execute("CREATE INDEX IF NOT EXISTS web_responses_taken ON web_responses (taken_us)")
+    backfill(db.conn)
 
 
 @dataclass(frozen=True)
@@ -284,6 +296,7 @@ MIGRATIONS = (
     Migration(10, "the peers that sent again a version already held, so push never returns it", _peer_copies),
     Migration(11, "the index of sightings and opinions; withdrawn, corrected and disputed incident terms",
               _corrections_sightings_opinions),
+    Migration(13, "the response index, with the responses already held", _response_index),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

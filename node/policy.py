@@ -100,17 +100,24 @@ def feeds_for_relay(tlp: str, source_peer: str, feeds: Iterable[FeedRule], profi
     ]
 
 
-def feeds_for_reaction(tlp: str, creator_peer: str | None, feeds: Iterable[FeedRule],
-                       own_incident: bool) -> list[str]:
-    """Feeds this node's sighting, opinion or response about an incident goes into. It
-    carries the incident's TLP. About an own incident: wherever own objects of that TLP
-    go. About a partner's: green/clear wherever the TLP fits (relays take it on to the
-    incident's creator); above green only back to the creator, in feeds it alone reads
-    (`creator_peer`, the peer whose card is the creator's; None: kept here)."""
+def feeds_for_reaction(tlp: str, incident_feeds: Iterable[str], author_peers: Iterable[str],
+                       feeds: Iterable[FeedRule], own_incident: bool) -> list[str]:
+    """Feeds this node's sighting, opinion or response about an incident goes into
+    (node/reactions.py), given the feeds
+    that carry its incident here: the response follows the incident. To an own incident,
+    exactly those feeds. To a partner's, those too (where relay put a partner's incident,
+    its TLP allows its readers), and always back to the incident's author: the feeds an
+    author peer reads, and, unless the TLP is green or clear, only those it alone reads,
+    as for relay. The caller's TLP is the incident's; feeds_for_own still checks each
+    ceiling."""
+    here = set(incident_feeds)
     if own_incident:
-        return feeds_for_own(tlp, feeds)
-    return [f.name for f in feeds if may_carry(f.max_tlp, tlp) and fits_profile(f.profile, None)
-            and (tlp in RELAYABLE or (creator_peer is not None and f.readers == frozenset({creator_peer})))]
+        return sorted(here)
+    authors = frozenset(author_peers)
+    back = {f.name for f in feeds if f.readers & authors and (tlp in RELAYABLE or f.readers <= authors)}
+    return sorted(here | back)
+
+
 def may_push(peer: str, peer_identity: str | None, creator: str | None, sent_by: Iterable[str]) -> bool:
     """Whether push may send `peer` an object published in a feed the peer reads (the
     caller has checked that, with the feed's current ceiling, as a TAXII read does: so

@@ -1,7 +1,7 @@
 """What a node says about an incident it holds, its own or a partner's: sightings
 (node/sightings.py), opinions (node/opinions.py) and responses. Each is signed by the
-node, carries the incident's TLP and goes where policy.feeds_for_reaction says: back to
-the incident's creator always, to third parties only when green or clear."""
+node, carries the incident's TLP and goes where policy.feeds_for_reaction says: where the
+incident is shared here, and back to its creator always (above green, to it alone)."""
 from __future__ import annotations
 
 import json
@@ -23,7 +23,7 @@ class Subject:
     incident: dict
     tlp: str
     own: bool
-    creator_peer: str | None  # the configured peer whose card created the incident
+    creator_peers: list[str]  # the configured peers whose card created the incident
 
     @property
     def id(self) -> str:
@@ -45,9 +45,13 @@ def subject_of(node: "Node", incident_id) -> Subject:
     if incident.get("revoked") is True:
         raise InputError.about("incident", N_("%(id)s was withdrawn by its source"), id=incident_id)
     creator = row["created_by"]
-    peer = next((name for name, p in node.config.peers.items() if p.identity and p.identity == creator), None)
-    return Subject(incident, row["tlp"], creator == node.config.identity, peer)
+    peers = [name for name, p in node.config.peers.items() if creator is not None and p.identity == creator]
+    return Subject(incident, row["tlp"], creator == node.config.identity, peers)
 
 
 def feeds_for(node: "Node", subject: Subject) -> list[str]:
-    return policy.feeds_for_reaction(subject.tlp, subject.creator_peer, node.ingest.feed_rules(), subject.own)
+    """The feed names a reaction to `subject` goes to (policy.feeds_for_reaction)."""
+    names = {feed.id: name for name, feed in node.config.feeds.items()}
+    here = [names[r["feed"]] for r in node.store.query(
+        "SELECT DISTINCT feed FROM feed_entries WHERE id = ? AND deleted = 0", [subject.id]) if r["feed"] in names]
+    return policy.feeds_for_reaction(subject.tlp, here, subject.creator_peers, node.config.feed_rules(), subject.own)

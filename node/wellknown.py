@@ -22,6 +22,8 @@ INCIDENT_TIMES_EXT = "extension-definition--349af914-a86d-44ac-b70c-8bb11c480fbe
 # OpenCTI's FIMI object types, declared as new SDOs (feeds with `profile: opencti`).
 NARRATIVE_EXT = "extension-definition--1eadfb10-307e-478f-9cd0-e1449209e2a0"
 CHANNEL_EXT = "extension-definition--69f4c98f-9590-4b59-a482-a408f15bf239"
+# A response (countermeasure) taken against an incident, on a course-of-action (node/responses.py).
+RESPONSE_EXT = "extension-definition--06343242-c421-4ab4-8d82-49cce8a45ced"
 INCIDENT_CORE_EXT = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
 TLP2_EXT = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 SCO_NAMESPACE = "00abedb4-aa42-466c-9c01-fed23315a9b7"
@@ -106,6 +108,11 @@ def well_known_objects() -> tuple[dict, ...]:
             kind="toplevel-property-extension", properties=("first_seen", "last_seen"),
         ),
         _extension_definition(
+            RESPONSE_EXT, "Qalqan response to a disinformation incident", "response-v1.json",
+            "A countermeasure taken against a disinformation incident (debunk published, platform notified, "
+            "content removed, ...): its kind, when it was taken, the incident, a link and DISARM countermeasure ids.",
+        ),
+        _extension_definition(
             NARRATIVE_EXT, "Narrative (OpenCTI FIMI)", "narrative-v1.json",
             "A new SDO of type 'narrative' as OpenCTI defines it: a storyline that disinformation pushes "
             "(name, description). Qalqan makes one of an incident's claim.", kind="new-sdo",
@@ -134,6 +141,7 @@ EXTENSION_SCHEMAS = {
     NODE_KEYS_EXT: "node-keys-v1.json",
     DISINFO_EXT: "disinformation-incident-v1.json",
     INCIDENT_TIMES_EXT: "incident-times-v1.json",
+    RESPONSE_EXT: "response-v1.json",
     NARRATIVE_EXT: "narrative-v1.json",
     CHANNEL_EXT: "channel-v1.json",
 }

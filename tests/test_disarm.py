@@ -247,3 +247,86 @@ def test_compact_reference_keeps_countermeasures_by_id_and_name():
 def test_a_hostile_bundle_is_refused_in_one_sentence(raw, reason):
     with pytest.raises(NotADisarmBundle, match=f"is not JSON \\(.*{reason}"):
         parse_bundle(raw)
+
+
+def test_the_built_in_reference_lists_countermeasures_by_id_and_name_only():
+    ref = json.loads(REFERENCE.read_text("utf-8"))
+    assert len(ref["countermeasures"]) > 100
+    assert all(set(c) == {"id", "name"} and re.match(r"^C\d{5}$", c["id"]) for c in ref["countermeasures"])
+    assert len(ref["release"]["countermeasures_sha256"]) == 64
+    disarm = Disarm.builtin()
+    assert disarm.countermeasure_name("C00125") == "Prebunking"
+    assert disarm.countermeasures["C00008"].stix_id is None
+    disarm.check_countermeasure("C00008")
+    with pytest.raises(InputError, match="^countermeasures: C09999 is not a countermeasure of the loaded"):
+        disarm.check_countermeasure("C09999")
+    with pytest.raises(InputError, match="^countermeasures: 'T0023' is not a DISARM countermeasure id"):
+        disarm.check_countermeasure("T0023")
+
+
+COUNTERS_INDEX = """# DISARM Counters:
+
+<table border="1">
+<tr>
+<th>disarm_id</th>
+<th>name</th>
+<th>summary</th>
+</tr>
+<tr>
+<td><a href="counters/C00008.md">C00008</a></td>
+<td>Create shared fact-checking database</td>
+<td>A long summary that must not be copied.</td>
+</tr>
+<tr>
+<td><a href="counters/C00125.md">C00125</a></td>
+<td>Prebunking</td>
+<td>Another summary.</td>
+</tr>
+</table>
+"""
+
+
+@pytest.mark.parametrize("name, table", [
+    ("counters_index.md", COUNTERS_INDEX),
+    ("countermeasures.csv", 'disarm_id,name,summary\nC00125,Prebunking,"Another, summary"\n'
+                            "C00008,Create shared fact-checking database,A long summary that must not be copied.\n"),
+])
+def test_the_build_script_takes_countermeasures_from_disarms_table_when_the_bundle_has_none(tmp_path, name, table):
+    bundle = tiny_bundle(tmp_path / "DISARM.json")
+    (tmp_path / name).write_text(table, "utf-8")
+    out = tmp_path / "reference.json"
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "build_disarm_reference.py"), str(bundle),
+                          "--countermeasures", str(tmp_path / name), "-o", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "2 countermeasures" in run.stdout
+    built = json.loads(out.read_text("utf-8"))
+    assert built["countermeasures"] == [{"id": "C00008", "name": "Create shared fact-checking database"},
+                                        {"id": "C00125", "name": "Prebunking"}]
+    assert "summary" not in out.read_text("utf-8")
+
+
+def test_a_bundle_without_countermeasures_keeps_the_built_in_ones_and_says_so(make_home, qalqan, tmp_path):
+    home = make_home("kz", "KZ")
+    out = qalqan("disarm", "update", tiny_bundle(tmp_path / "DISARM.json"), home=home)
+    assert out.returncode == 0, out.stderr
+    assert "the built-in list (the bundle has no course-of-action objects)" in out.stdout
+    node = Node(home)
+    assert node.disarm.countermeasure_name("C00125") == "Prebunking"
+    assert "countermeasures: " in qalqan("disarm", "show", home=home).stdout
+
+
+def test_a_bundle_with_course_of_action_objects_gives_the_countermeasures_and_their_stix_ids(make_home, tmp_path):
+    home = make_home("kz", "KZ")
+    bundle = tiny_bundle(tmp_path / "DISARM.json")
+    data = json.loads(bundle.read_text("utf-8"))
+    data["objects"].append({"type": "course-of-action", "spec_version": "2.1", "id": f"course-of-action--{uuid.uuid4()}",
+                            "created": "2030-01-01T00:00:00.000Z", "modified": "2030-01-01T00:00:00.000Z",
+                            "name": "Prebunking (2030)",
+                            "external_references": [{"source_name": "DISARM", "external_id": "C00125"}]})
+    bundle.write_text(json.dumps(data), "utf-8")
+    set_config(home, "disarm", str(bundle))
+    disarm = Node(home).disarm
+    assert list(disarm.countermeasures) == ["C00125"]
+    assert disarm.countermeasures["C00125"].stix_id == data["objects"][-1]["id"]
+    assert disarm.countermeasure_name("C00125") == "Prebunking (2030)"

@@ -393,6 +393,22 @@ def test_step_10_adds_the_peer_copies_to_a_schema_6_database(tmp_path):
         for _ in range(2):
             store.note_peer_copy("uz", "note--5b0c6a4e-2f1d-4c36-9d0e-8f5a1e2b3c4d", "2026-11-01T00:00:00.000Z")
     assert store.query("SELECT peer FROM peer_copies") == [{"peer": "uz"}]  # once, however often it is sent
+def test_step_13_adds_the_response_index_to_a_schema_6_database_with_the_responses_held(kz, tmp_path):
+    from node.response_index import responses_of
+    from web_fixtures import incident_record
+    incident = kz.add_incident(incident_record()).incident_id
+    response = kz.add_response(incident, {"kind": "press-statement", "at": "2026-11-22",
+                                          "description": "The ministry said so."}).response_id
+    db = kz.config.database_path
+    kz.store.close()
+    with connect(db) as conn:  # as a schema-6 database held it: the response, no index
+        conn.execute("DROP TABLE web_responses")
+        conn.execute("DELETE FROM schema_history WHERE version >= 13")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert store.query("SELECT version FROM schema_history WHERE version = 13") == [{"version": 13}]
+    assert [(r["response_id"], r["kind"]) for r in responses_of(store.conn, incident)] == [
+        (response, "press-statement")]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)

@@ -16,22 +16,24 @@ from node.home import Node, init_home
 DOC = Path(__file__).resolve().parent.parent / "docs" / "data-model.md"
 EMITTED_TYPES = {"identity", "incident", "location", "observed-data", "relationship", "report", "threat-actor",
                  "url", "domain-name", "user-account", "file", "marking-definition", "extension-definition",
-                 "narrative", "channel"}
+                 "narrative", "channel", "course-of-action"}
 ADVISORY = re.compile(r"\{(\d+)\}")
 
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory) -> list[dict]:
     """Every object a node with an organisation holds after a fully filled incident with
-    accounts on platforms the account-type vocabulary has and has not (feeds and exports
-    serve these stored bytes)."""
+    accounts on platforms the account-type vocabulary has and has not, and a fully filled
+    response to it (feeds and exports serve these stored bytes)."""
     home = tmp_path_factory.mktemp("strict") / "kz"
     init_home(home, "kz", "KZ", organisation="Ministry of Culture and Information of the Republic of Kazakhstan")
     node = Node(home)
-    node.add_incident(incident_record(
+    incident = node.add_incident(incident_record(
         last_seen="2026-11-22T10:00:00Z", target_countries=["KZ", "UZ", "AQ"],
         accounts=[{"platform": "telegram", "login": "@fakechannel"}, {"platform": "x", "login": "fake_x"},
-                  {"platform": "facebook", "login": "fake.page"}]))
+                  {"platform": "facebook", "login": "fake.page"}])).incident_id
+    node.add_response(incident, {"kind": "debunk-published", "at": "2026-11-21T09:30:00Z", "description": "Debunked.",
+                                 "url": "https://factcheck.example.kz/border", "countermeasures": ["C00125"]})
     return [json.loads(row["json"]) for row in node.store.query("SELECT json FROM objects")]
 
 

@@ -7,6 +7,7 @@ codes (platforms, countries) are case-normalised, list inputs split by line or c
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -16,11 +17,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..disarm import Disarm
-from ..errors import InputError
+from ..errors import InputError, QalqanError
 from ..i18n import LOCALES, _l, gettext
 from ..incident import FIELDS, VERDICT_LABELS, VERDICTS
 from ..opinions import OPINION_LABELS, OPINIONS
 from ..policy import NEVER_SHARED, TLP_ORDER
+from ..responses import KINDS
 
 # Codes, times and URLs: surrounding spaces are not content. Everything else is kept as typed.
 CODE_FIELDS = ("language", "first_seen", "last_seen", "confidence", "fact_check_url")
@@ -70,6 +72,21 @@ def show_error(form: FlaskForm, error: InputError) -> None:
         form[field_name].errors = [*form[field_name].errors, rest or error.message]
     else:
         form.form_errors.append(error.message)
+
+
+class RecordErrors:
+    """A form whose library call names the field of its error (node/responses.py)."""
+
+    def attempt(self, action):
+        """Run `action` (a library call that validates the record); its error goes next to
+        its field, or above the form. Returns (True, result) or (False, None)."""
+        try:
+            return True, action()
+        except InputError as exc:
+            show_error(self, exc)
+        except QalqanError as exc:
+            self.form_errors.append(exc.message)
+        return False, None
 
 
 def _accounts_from_lines(field) -> list[dict] | None:
@@ -207,6 +224,31 @@ class OpinionForm(FlaskForm):
     opinion = SelectField(_l("Your node's opinion of the verdict"), choices=[
         SelectChoice(value, _l(OPINION_LABELS[value])) for value in reversed(OPINIONS)])
     explanation = TextAreaField(_l("Explanation"), render_kw={"rows": 3})
+
+
+class ResponseForm(RecordErrors, FlaskForm):
+    """A countermeasure taken against an incident (node/responses.py validates it)."""
+
+    kind = SelectField(_l("Kind"), choices=[SelectChoice("", _l("— choose —")),
+                                            *(SelectChoice(code, _l(label)) for code, label in KINDS.items())])
+    at = StringField(_l("When"), render_kw={"placeholder": _l("2026-11-21 09:30 (UTC)")})
+    description = TextAreaField(_l("Description"), render_kw={"rows": 4})
+    url = StringField(_l("URL"), render_kw={"placeholder": "https://"})
+    countermeasures = SelectMultipleField(_l("DISARM countermeasures"), validate_choice=False,
+                                          render_kw={"size": 10})
+
+    def __init__(self, disarm: Disarm, **kwargs):
+        super().__init__(**kwargs)
+        self.countermeasures.choices = [SelectChoice(c.id, f"{c.id} {c.name}")
+                                        for c in sorted(disarm.countermeasures.values(), key=lambda c: c.id)]
+        if not self.is_submitted():
+            self.at.data = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+    def record(self) -> dict:
+        record = {"kind": self.kind.data or "", "at": (self.at.data or "").strip(),
+                  "description": _keep_typed(self.description.data) or "",
+                  "url": (self.url.data or "").strip(), "countermeasures": list(self.countermeasures.data or [])}
+        return {k: v for k, v in record.items() if v not in ("", []) or k in ("kind", "at", "description")}
 
 
 class WithdrawForm(FlaskForm):

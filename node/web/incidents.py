@@ -179,6 +179,7 @@ def incident_details(incident: dict, neighbours: list[dict]) -> dict:
 
 @blueprint.route("/incidents/<incident_id>")
 def incident_show(incident_id: str):
+    from .responses import shown_responses
     node = current_node()
     stored = _stored(incident_id)
     incident = json.loads(stored["json"])
@@ -195,7 +196,8 @@ def incident_show(incident_id: str):
         objects=rows, in_feeds=in_feeds, provenance=provenance_of(node, incident, stored),
         related=related_incidents(node.store, incident_id),
         similar=similar_claims(node.store, incident_id), similar_from=THRESHOLD,
-        changes=history(node.store, incident_id, entry.get("report_id")), own=own)
+        changes=history(node.store, incident_id, entry.get("report_id")), own=own,
+        responses=shown_responses(incident_id))
 
 
 @blueprint.route("/incidents/<incident_id>/stix.json")

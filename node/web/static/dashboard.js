@@ -26,16 +26,16 @@ function barChart(id, items, horizontal) {
   });
 }
 
-function weeksChart(perWeek) {
-  const canvas = document.getElementById("chart-weeks");
+function weeksChart(id, perWeek) {
+  const canvas = document.getElementById(id);
   if (!canvas) return;
-  const countries = Object.keys(perWeek.series);
+  const names = Object.keys(perWeek.series);
   new Chart(canvas, {
     type: "bar",
     data: {
       labels: perWeek.weeks,
-      datasets: countries.map((country, k) => ({
-        label: country, data: perWeek.series[country], backgroundColor: PALETTE[k % PALETTE.length],
+      datasets: names.map((name, k) => ({
+        label: name, data: perWeek.series[name], backgroundColor: PALETTE[k % PALETTE.length],
         maxBarThickness: 56 })),
     },
     options: {
@@ -55,7 +55,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   const response = await fetch(charts.dataset.src, { credentials: "same-origin" });
   if (!response.ok) return;
   const data = await response.json();
-  weeksChart(data.per_week);
+  weeksChart("chart-weeks", data.per_week);
+  weeksChart("chart-responses", data.responses_per_week);
+  barChart("chart-first-response", data.first_response.buckets, false);
   barChart("chart-techniques", data.techniques, true);
   barChart("chart-platforms", data.platforms, false);
   barChart("chart-verdicts", data.verdicts, false);

@@ -1,5 +1,5 @@
-// The incident form: narrow the DISARM list by id or name, show what is picked,
-// and highlight who will see the incident for the chosen TLP.
+// The incident and response forms: narrow the DISARM lists by id or name, show what
+// is picked, and highlight who will see the incident for the chosen TLP.
 "use strict";
 
 // "Remove T0023 …" in the page's language: the template puts the words in data-remove.
@@ -14,10 +14,12 @@ function pickedChip(option, onRemove, removeWord) {
   return chip;
 }
 
-function setUpDisarmFilter() {
-  const filter = document.getElementById("disarm-filter");
-  const select = document.querySelector("select#disarm");
-  const picked = document.getElementById("disarm-picked");
+// A multiple select with a search box above it and the picks shown as chips below:
+// the DISARM techniques of the incident form, the countermeasures of the response form.
+function setUpPicker(filterId, selectId, pickedId) {
+  const filter = document.getElementById(filterId);
+  const select = document.querySelector("select#" + selectId);
+  const picked = document.getElementById(pickedId);
   if (!filter || !select) return;
   const showPicked = () => {
     const remove = (option) => {
@@ -26,7 +28,7 @@ function setUpDisarmFilter() {
     };
     picked.replaceChildren(...Array.from(select.selectedOptions).map((o) => pickedChip(o, remove, picked.dataset.remove || "Remove")));
   };
-  // A plain click toggles one technique and keeps the others: no Ctrl-click needed.
+  // A plain click toggles one option and keeps the others: no Ctrl-click needed.
   select.addEventListener("mousedown", (event) => {
     const option = event.target.closest("option");
     if (!option) return;
@@ -37,15 +39,13 @@ function setUpDisarmFilter() {
   });
   filter.addEventListener("input", () => {
     const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+    for (const option of select.options) {
+      const group = option.parentElement.tagName === "OPTGROUP" ? option.parentElement.label : "";
+      const text = (option.textContent + " " + group).toLowerCase();
+      option.hidden = !(option.selected || words.every((w) => text.includes(w)));
+    }
     for (const group of select.querySelectorAll("optgroup")) {
-      let any = false;
-      for (const option of group.querySelectorAll("option")) {
-        const text = (option.textContent + " " + group.label).toLowerCase();
-        const match = option.selected || words.every((w) => text.includes(w));
-        option.hidden = !match;
-        any = any || match;
-      }
-      group.hidden = !any;
+      group.hidden = !Array.from(group.querySelectorAll("option")).some((o) => !o.hidden);
     }
   });
   select.addEventListener("change", showPicked);
@@ -67,7 +67,8 @@ function focusFirstError() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setUpDisarmFilter();
+  setUpPicker("disarm-filter", "disarm", "disarm-picked");
+  setUpPicker("countermeasures-filter", "countermeasures", "countermeasures-picked");
   setUpReach();
   focusFirstError();
 });

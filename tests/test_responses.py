@@ -102,7 +102,7 @@ def test_a_response_needs_an_incident_held_here_and_not_withdrawn(kz):
         kz.add_response(kz.config.identity, RESPONSE)
     incident = kz.add_incident(incident_record()).incident_id
     kz.withdraw_incident(incident, "Satire, not a fake.")
-    with pytest.raises(InputError, match="^incident: .* is withdrawn by its source"):
+    with pytest.raises(InputError, match="^incident: .* was withdrawn by its source"):
         kz.add_response(incident, RESPONSE)
     assert actions(kz) == 0
 

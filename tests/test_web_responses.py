@@ -34,7 +34,7 @@ def test_an_analyst_records_a_response_and_the_incident_page_lists_it(analyst, n
     page = analyst.get(f"/incidents/{incident}").text
     assert "<script>alert(1)</script>" not in page  # escaped, never run
     shown = text_of(responses_section(page))
-    assert ("2026-11-21 09:30 UTC Debunk published ana kz (KZ) — this node Debunk <script>alert(1)</script> "
+    assert ("Nov 21, 2026, 9:30 AM UTC Debunk published ana kz (KZ) — this node Debunk <script>alert(1)</script> "
             "published in kk and ru. https://factcheck.example.kz/border C00125 Prebunking "
             "C00008 Create shared fact-checking database") in shown
     assert 'href="https://factcheck.example.kz/border" rel="noopener noreferrer nofollow"' in page
@@ -73,7 +73,7 @@ def test_a_withdrawn_or_unknown_incident_takes_no_response(analyst, node):
     assert "Record a response" not in analyst.get(f"/incidents/{incident}").text
     response = analyst.get(f"/incidents/{incident}/responses/new")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/incidents/{incident}")
-    assert "is withdrawn by its source" in analyst.get(f"/incidents/{incident}").text
+    assert "was withdrawn by its source" in analyst.get(f"/incidents/{incident}").text
     page = analyst.get(f"/incidents/{incident}").text
     forged = analyst.post(f"/incidents/{incident}/responses/new", data={**FORM, "csrf_token": csrf_from(page)})
     assert forged.status_code == 302 and responses_of(node.store.conn, incident) == []

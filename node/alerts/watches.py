@@ -294,3 +294,33 @@ def set_muted(store: Store, name: str, muted: bool, actor: Actor = Actor(CLI)) -
 
 def describe_filters(filters: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in filters.items()) or "every incident"
+
+
+# -- notifications -------------------------------------------------------------------------
+
+def unseen_count(store: Store, user: str) -> int:
+    return store.one("SELECT COUNT(*) AS n FROM notifications WHERE user = ? AND seen IS NULL", [user])["n"]
+
+
+def notifications_of(store: Store, user: str, before: int | None = None, limit: int = 100) -> list[dict]:
+    """An account's notifications, newest first, with the incident as the index has it now."""
+    where, params = "n.user = ?", [user]
+    if before is not None:
+        where += " AND n.id < ?"
+        params.append(before)
+    return store.query(
+        "SELECT n.id, n.event, n.incident_id, n.object_id, n.created, n.seen, w.name AS watch, i.title, i.verdict,"
+        " i.tlp, c.name AS node_name, c.country AS node_country FROM notifications n"
+        " JOIN watches w ON w.id = n.watch LEFT JOIN web_incidents i ON i.incident_id = n.incident_id"
+        f" LEFT JOIN cards c ON c.identity = i.created_by WHERE {where} ORDER BY n.id DESC LIMIT ?",
+        [*params, limit])
+
+
+def mark_seen(store: Store, user: str, notification_id: int | None = None) -> int:
+    """Mark one of the account's notifications seen, or all of them; returns how many."""
+    with store.transaction():
+        if notification_id is not None:
+            return store.conn.execute("UPDATE notifications SET seen = ? WHERE id = ? AND user = ? AND seen IS NULL",
+                                      [now_us(), notification_id, user]).rowcount
+        return store.conn.execute("UPDATE notifications SET seen = ? WHERE user = ? AND seen IS NULL",
+                                  [now_us(), user]).rowcount

@@ -21,4 +21,5 @@ def who_the_node_is() -> dict:
     return {"organisation": current_node().organisation()}
 
 
-from . import access, admin, auth, corrections, dashboard, filters, incidents, pairing, security  # noqa: E402,F401  (views register here)
+from . import (access, admin, auth, corrections, dashboard, filters, incidents, pairing, security,  # noqa: E402,F401
+               watches)  # (views register here)

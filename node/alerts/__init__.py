@@ -7,3 +7,6 @@ any door (a new incident, a correction or withdrawal, a sighting) into one notif
 per event and watch, and queues its deliveries in the same transaction (an outbox);
 `deliver` is the worker in `qalqan serve` that sends them, retrying with backoff.
 """
+
+# A watch's filter fields, as the command line and the forms name them (node/alerts/watches.py).
+FILTER_FIELDS = ("target_country", "technique", "verdict", "platform", "text", "observable")

@@ -5,7 +5,10 @@ import json
 from pathlib import Path
 
 from ..logs import printable
-from .watches import FILTER_FIELDS, add_watch, describe_filters, list_watches, remove_watch, set_muted, shown_target
+from . import FILTER_FIELDS
+
+# The library (node/alerts/watches.py) loads in the commands: building the parser of every
+# `qalqan` command must stay cheap.
 
 
 def add_watch_commands(command, home) -> None:
@@ -52,6 +55,7 @@ def _node(args):
 
 
 def cmd_watch_add(args) -> int:
+    from .watches import add_watch, describe_filters, shown_target
     node = _node(args)
     added = add_watch(node.store, node.home, node.disarm, args.name, args.user,
                       {name: getattr(args, name) for name in FILTER_FIELDS}, args.email, args.webhook, args.apprise)
@@ -62,6 +66,7 @@ def cmd_watch_add(args) -> int:
 
 
 def cmd_watch_list(args) -> int:
+    from .watches import describe_filters, list_watches, shown_target
     rows = list_watches(_node(args).store, args.user)
     if args.json:
         print(json.dumps([{"name": r["watch"].name, "user": r["watch"].user, "filters": r["watch"].filters,
@@ -81,18 +86,21 @@ def cmd_watch_list(args) -> int:
 
 
 def cmd_watch_remove(args) -> int:
+    from .watches import remove_watch
     remove_watch(_node(args).store, args.name)
     print(f"watch {args.name} removed")
     return 0
 
 
 def cmd_watch_mute(args) -> int:
+    from .watches import set_muted
     set_muted(_node(args).store, args.name, True)
     print(f"watch {args.name} muted")
     return 0
 
 
 def cmd_watch_unmute(args) -> int:
+    from .watches import set_muted
     set_muted(_node(args).store, args.name, False)
     print(f"watch {args.name} unmuted")
     return 0

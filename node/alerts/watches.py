@@ -27,8 +27,8 @@ from ..incident_query import Filters, fts_query, observable_ids
 from ..object_ids import create_secret, secret_path
 from ..store import Store
 from ..timefmt import now_us
+from . import FILTER_FIELDS
 
-FILTER_FIELDS = ("target_country", "technique", "verdict", "platform", "text", "observable")
 # A watch's filter field → the incident index's term kind (node/incident_query.py).
 TERM_OF = {"target_country": "country", "technique": "technique", "verdict": "verdict", "platform": "platform"}
 MAX_TEXT = 500

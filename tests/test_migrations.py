@@ -82,6 +82,9 @@ def fresh_shape(tmp_path) -> dict:
         return shape(conn)
 
 
+STEPS = [step.version for step in MIGRATIONS]  # every step, in order
+
+
 def test_the_steps_are_numbered_one_by_one():
     assert [step.version for step in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
     assert SCHEMA_VERSION == MIGRATIONS[-1].version == 6
@@ -98,7 +101,7 @@ def test_a_home_written_by_release_0_1_0_is_upgraded_in_place_and_keeps_everythi
     after = data(db)
     # step 5 withdraws unreferenced marking-definitions from feeds (its own test below)
     assert {**after, "feed_entries": without_markings(after)} == {**before, "feed_entries": without_markings(before)}
-    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == [2, 3, 4, 5, 6]
+    assert [r["version"] for r in node.store.query("SELECT version FROM schema_history")] == STEPS[1:]
     assert node.store.one("SELECT COUNT(*) AS n FROM objects WHERE type = 'incident' AND latest = 1")["n"] == 3
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(old_home.parent)
@@ -136,7 +139,7 @@ def test_step_2_adds_the_lazily_made_tables_and_the_history_to_a_schema_1_databa
     store = Store(db)
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     assert store.query("SELECT version FROM schema_history ORDER BY version") == \
-        [{"version": v} for v in (2, 3, 4, 5, 6)]
+        [{"version": v} for v in STEPS[1:]]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -151,7 +154,7 @@ def test_step_3_adds_server_side_web_sessions_to_a_schema_2_database(tmp_path):
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2')")
         assert "web_sessions" not in shape(conn)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in (3, 4, 5, 6)]
+    assert store.query("SELECT version FROM schema_history ORDER BY version") == [{"version": v} for v in STEPS[2:]]
     store.close()
     with connect(db) as conn:
         assert shape(conn) == fresh_shape(tmp_path)
@@ -181,9 +184,9 @@ def test_a_new_database_runs_every_step_and_records_them(tmp_path):
     store = Store(tmp_path / "new.db")
     assert migrations.schema_version(store.conn) == SCHEMA_VERSION
     history = store.query("SELECT version FROM schema_history ORDER BY version")
-    assert [r["version"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert [r["version"] for r in history] == STEPS
     store.close()
-    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": 6}]
+    assert Store(tmp_path / "new.db").query("SELECT COUNT(*) AS n FROM schema_history") == [{"n": len(STEPS)}]
 
 
 def test_a_step_that_fails_leaves_the_database_as_it_was(old_home, monkeypatch):

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreBusy
 from ..logs import get_logger, printable
 from ..store import Store
 from ..timefmt import now_us
@@ -75,7 +75,9 @@ class Deliverer:
             try:
                 self.node.reload_config_if_changed()  # a new SMTP server or timeout applies at once
                 self.dispatch_due()
-            except Exception:  # noqa: BLE001 - logged; the worker must outlive a bad row or a busy database
+            except StoreBusy as exc:  # a long import holds the writer: the next poll tries again
+                log.warning("alerts: %s", exc.message)
+            except Exception:  # noqa: BLE001 - logged; the worker must outlive a bad row
                 log.exception("alerts: the outbox could not be read")
             self._wake.wait(float(self.config["alerts.poll"]))
             self._wake.clear()
@@ -114,7 +116,10 @@ class Deliverer:
             except Exception as exc:  # noqa: BLE001 - any failure of one delivery is its own, retried
                 error = f"unexpected error: {type(exc).__name__}"
                 log.exception("alerts: delivery %d (%s) failed unexpectedly", delivery_id, target[0])
-            self._record(delivery_id, target, error)
+            try:
+                self._record(delivery_id, target, error)
+            except StoreBusy as exc:  # the claim runs out and the delivery is tried again
+                log.warning("alerts: the outcome of delivery %d was not recorded: %s", delivery_id, exc.message)
         finally:
             with self._lock:
                 self._busy.discard(target)

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__, logs
 from .logs import printable
 from .access import add_access_commands
+from .alerts.cli import add_watch_commands
 from .backup import add_backup_commands
 from .disarm_update import add_disarm_command
 from .errors import ConfigError, InputError, QalqanError
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_disarm_command(command)
     add_tls_command(command, home)
     add_pairing_commands(command)
+    add_watch_commands(command, home)
     add_access_commands(command, {"home": home, "peer": peer, "trust": trust, "token": token, "user": user})
     return parser
 

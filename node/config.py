@@ -47,6 +47,9 @@ is_port = _check(lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 
 is_positive = _check(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0, "must be a positive number")
 is_bool = _check(lambda v: isinstance(v, bool), "must be true or false")
 is_tlp = _check(lambda v: v in TLP_ORDER, "must be one of " + ", ".join(TLP_ORDER))
+SMTP_TLS = ("starttls", "ssl", "none")
+is_smtp_tls = _check(lambda v: v in SMTP_TLS, "must be one of " + ", ".join(SMTP_TLS))
+is_count = _check(lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "must be a whole number above 0")
 
 REQUIRED = object()
 
@@ -83,6 +86,22 @@ SETTINGS: list[tuple[str, Callable, Any, str]] = [
     ("disarm", _opt(is_str), None, "path of a DISARM STIX bundle (optional)"),
     ("public.enabled", is_bool, False,
      "publish TLP:CLEAR debunks without log-in at /public/ (pages, Atom feed, ClaimReview markup)"),
+    ("alerts.poll", is_positive, 1, "seconds between looks at the alert outbox in `serve`"),
+    ("alerts.timeout", is_positive, 10,
+     "seconds one delivery (an e-mail, a webhook call, an apprise message) may take"),
+    ("alerts.retry_after", is_positive, 30, "seconds before a failed delivery is tried again, doubled after each failure"),
+    ("alerts.max_retry_after", is_positive, 3600, "the longest wait between two tries of a delivery, in seconds"),
+    ("alerts.max_attempts", is_count, 8, "tries of one delivery before it is given up and marked failed"),
+    ("alerts.workers", is_count, 4, "deliveries sent at once; one endpoint never takes more than one of them"),
+    ("alerts.smtp.host", _opt(is_str), None, "SMTP server for e-mail alerts; null: no e-mail is sent"),
+    ("alerts.smtp.port", is_port, 587, "SMTP port"),
+    ("alerts.smtp.tls", is_smtp_tls, "starttls",
+     "starttls, ssl (TLS from the first byte, usually port 465) or none (a relay on this machine)"),
+    ("alerts.smtp.from", _opt(is_str), None, "the From address of alert e-mails; null: qalqan@ the host of node.url"),
+    ("alerts.smtp.user", _opt(is_str), None, "SMTP log-in name; null: no log-in"),
+    ("alerts.smtp.password_env", _opt(is_str), None, "environment variable that holds the SMTP password"),
+    ("alerts.smtp.password_file", _opt(is_str), None,
+     "file that holds the SMTP password (mode 0600), relative to the home"),
 ]
 
 

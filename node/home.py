@@ -35,6 +35,7 @@ from .trust import TrustStore, keys_of_card
 from .verify import QUARANTINED, check as check_object
 from .wellknown import QALQAN_IDENTITY_ID
 from . import wire
+from .alerts.events import AlertHook
 
 
 def init_home(home: Path, name: str, country: str, url: str | None = None,
@@ -114,13 +115,15 @@ class Node:
         self.disarm = Disarm.load(self.config.disarm_path)
         self.store = Store(self.config.database_path)
         self.trust = TrustStore(self.store)
+        self.alerts = AlertHook(self.store)
         self.ingest = Ingest(
             self.store, self.trust, self.config.identity,
             feed_rules=lambda: self.config.feed_rules(),
             feed_ids=lambda: {f.name: f.id for f in self.config.feeds.values()},
-            on_stored=[lambda stored: index_stored_batch(self.store, stored),
+            # The alerts look at the index before and after it takes the batch (node/alerts/events.py).
+            on_stored=[self.alerts.before_index, lambda stored: index_stored_batch(self.store, stored),
                        lambda stored: index_reactions(self.store, stored),
-                       lambda stored: index_stored_responses(self.store.conn, stored)],
+                       lambda stored: index_stored_responses(self.store.conn, stored), self.alerts.after_index],
             max_object_bytes=lambda: self.config["taxii.max_object_bytes"],
         )
         self._seed_feeds()

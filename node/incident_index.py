@@ -46,14 +46,14 @@ def index_stored_batch(store: Store, stored: list[tuple[dict, dict]]) -> None:
 
     A failure here must not cost the node the objects themselves: one incident's index
     writes are undone to a savepoint and logged; the next start's backfill indexes it."""
-    new_incidents, touched = _affected(store, stored)
+    new_incidents, touched = affected_incidents(store, stored)
     for incident_id in new_incidents:
         _guarded(store, incident_id, reindex_incident)
     for incident_id in touched - new_incidents:
         _guarded(store, incident_id, refresh_neighbours)
 
 
-def _affected(store: Store, stored: list[tuple[dict, dict]]) -> tuple[set[str], set[str]]:
+def affected_incidents(store: Store, stored: list[tuple[dict, dict]]) -> tuple[set[str], set[str]]:
     """(incidents that arrived, incidents whose report or neighbours arrived)."""
     new_incidents, touched = set(), set()
     for obj, row in stored:

@@ -273,6 +273,31 @@ def _response_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS web_responses_incident ON web_responses (incident_id, taken_us)")
     db.execute("CREATE INDEX IF NOT EXISTS web_responses_taken ON web_responses (taken_us)")
     backfill(db.conn)
+def _watches(db: sqlite_utils.Database) -> None:
+    """Watches, their notifications and the delivery outbox (node/alerts/). A
+    notification is unique per (watch, event): an incident's arrival, one correction,
+    its withdrawal, one sighting; the ingest hook writes it and its deliveries in the
+    batch's transaction, the delivery worker of `qalqan serve` sends them and keeps the
+    state of each (attempts, next try, last error) here, so a restart resumes."""
+    db.execute("CREATE TABLE IF NOT EXISTS watches ("
+               " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+               " user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,"
+               " filters TEXT NOT NULL, emails TEXT NOT NULL, webhooks TEXT NOT NULL, apprise TEXT NOT NULL,"
+               " muted INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, created_by TEXT NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS watches_user ON watches (user)")
+    db.execute("CREATE TABLE IF NOT EXISTS notifications ("
+               " id INTEGER PRIMARY KEY, watch INTEGER NOT NULL REFERENCES watches (id) ON DELETE CASCADE,"
+               " user TEXT NOT NULL, event TEXT NOT NULL, event_key TEXT NOT NULL, incident_id TEXT NOT NULL,"
+               " object_id TEXT, created INTEGER NOT NULL, seen INTEGER, UNIQUE (watch, event_key))")
+    db.execute("CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user, seen, id)")
+    db.execute("CREATE TABLE IF NOT EXISTS alert_deliveries ("
+               " id INTEGER PRIMARY KEY,"
+               " notification INTEGER NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,"
+               " channel TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
+               " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_error TEXT, done_at INTEGER,"
+               " UNIQUE (notification, channel, target))")
+    db.execute("CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (next_at)"
+               " WHERE state = 'pending'")
 
 
 @dataclass(frozen=True)
@@ -296,6 +321,7 @@ MIGRATIONS = (
     Migration(10, "the peers that sent again a version already held, so push never returns it", _peer_copies),
     Migration(11, "the index of sightings and opinions; withdrawn, corrected and disputed incident terms",
               _corrections_sightings_opinions),
+    Migration(12, "watches, notifications and the alert delivery outbox", _watches),
     Migration(13, "the response index, with the responses already held", _response_index),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -25,18 +25,18 @@ SECRET_FILE = "object-ids.secret"
 SECRET_BYTES = 32
 
 
-def secret_path(home: Path) -> Path:
-    return Path(home) / "keys" / SECRET_FILE
+def secret_path(home: Path, name: str = SECRET_FILE) -> Path:
+    return Path(home) / "keys" / name
 
 
-def create_secret(home: Path) -> None:
-    """Make keys/object-ids.secret unless it exists. It is written whole to a temporary
-    file and then linked into place, so no process ever reads it half-written, and
-    linking never replaces a secret another process made first."""
-    path = secret_path(home)
+def create_secret(home: Path, name: str = SECRET_FILE) -> None:
+    """Make keys/object-ids.secret (or keys/NAME) unless it exists. It is written whole
+    to a temporary file and then linked into place, so no process ever reads it
+    half-written, and linking never replaces a secret another process made first."""
+    path = secret_path(home, name)
     if path.exists():
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_FILE}.")  # mkstemp makes it 0600
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")  # mkstemp makes it 0600
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(secrets.token_bytes(SECRET_BYTES))

@@ -150,3 +150,19 @@ def is_public_debunk(tlp: str | None, verdict: object, revoked: object) -> bool:
     (docs/sharing-policy.md, "The public"): an incident at TLP:CLEAR whose current
     version carries a verdict and is not withdrawn (`revoked: true`)."""
     return tlp == "clear" and verdict in PUBLIC_VERDICTS and revoked is not True
+
+
+# -- alerts (node/alerts/) --------------------------------------------------------------
+
+def account_sees_incident(role: str | None, tlp: str | None) -> bool:
+    """Whether a web account sees an incident the node holds: the UI shows analysts and
+    admins every incident, at every TLP (docs/security.md). Alerts ask here before they
+    notify anyone, so a narrower rule needs changing only here."""
+    return role in ("analyst", "admin")
+
+
+def alert_may_describe(tlp: str | None) -> bool:
+    """Whether an alert that leaves the node (e-mail, webhook, apprise) may carry what an
+    incident says (title, verdict, source). TLP:AMBER+STRICT and TLP:RED never leave the
+    node, so their alerts carry only the event and the link to the incident's page."""
+    return tlp not in NEVER_SHARED

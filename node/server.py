@@ -4,7 +4,8 @@ slow and silent clients cheaply and runs the app in `server.threads` worker thre
 HTTPS when server.tls_cert and server.tls_key are set (TLS 1.2 minimum, AEAD ciphers
 with forward secrecy, client certificates required when server.tls_client_ca is set).
 Plain HTTP only on a loopback address or when server.allow_plain_http is true.
-SIGTERM or SIGINT stops the server and the background sync, and `serve` returns 0.
+SIGTERM or SIGINT stops the server, the background sync and the alert delivery
+(node/alerts/deliver.py, which runs with or without sync), and `serve` returns 0.
 
 A start-up problem (a TLS file missing, unreadable or not matching, a port in use,
 privileged or out of range, an address not of this machine, a database that cannot
@@ -129,6 +130,11 @@ def _start_sync(home: Path, stop: threading.Event) -> threading.Thread:
     return start_background_sync(Path(home), stop)
 
 
+def _start_alerts(home: Path, stop: threading.Event) -> threading.Thread:
+    from .alerts.deliver import start_delivery
+    return start_delivery(Path(home), stop)
+
+
 def build_server(home: Path, host: str | None = None, port: int | None = None) -> tuple[HttpServer, str, int]:
     """The server, bound and listening, with the host and port it listens on."""
     from .app import create_app
@@ -189,6 +195,7 @@ def serve(home: Path | str, host: str | None = None, port: int | None = None, sy
     log.info("listening on %s://%s:%d/ (TAXII at /taxii2/, UI at /, /healthz, /metrics)",
              scheme, shown, bound_port)
     syncer = _start_sync(home, stop) if sync else None
+    alerts = _start_alerts(home, stop)
     try:
         server.run(stop)
     finally:
@@ -196,6 +203,7 @@ def serve(home: Path | str, host: str | None = None, port: int | None = None, sy
         server.sock.close()
         if syncer is not None:
             syncer.join(10)
+        alerts.join(10)
     return 0
 
 

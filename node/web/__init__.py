@@ -22,4 +22,4 @@ def who_the_node_is() -> dict:
 
 
 from . import (access, admin, auth, corrections, dashboard, filters, incidents, pairing, reactions,  # noqa: E402,F401
-               responses, security)  # (views register here)
+               responses, security, watches)  # (views register here)

@@ -314,3 +314,32 @@ class JoinUploadForm(FlaskForm):
 class JoinConfirmForm(FlaskForm):
     """Accept the invitation shown: its bytes travel back in a hidden field."""
     invitation = HiddenField()
+
+
+class WatchForm(FlaskForm):
+    """A watch (node/alerts/watches.py): the list's filters, an observable, where alerts go."""
+    name = StringField("Name", render_kw={"placeholder": "e.g. uz-fabricated", "autocomplete": "off"})
+    target_country = StringField("Target country", render_kw={"placeholder": "e.g. UZ", "size": 4})
+    technique = StringField("DISARM technique", render_kw={"placeholder": "e.g. T0023", "list": "watch-techniques"})
+    verdict = SelectField("Verdict", validate_choice=False,
+                          choices=[SelectChoice("", "any")] + [SelectChoice(v, v) for v in VERDICTS])
+    platform = StringField("Platform", render_kw={"placeholder": "e.g. telegram"})
+    text = StringField("Text", render_kw={"placeholder": "words in title, summary, claim, URLs, accounts"})
+    observable = StringField("Account or URL", render_kw={"placeholder": "@channel or https://…"})
+    emails = TextAreaField("E-mail addresses", render_kw={"rows": 2, "placeholder": "one per line"})
+    webhooks = TextAreaField("Webhook URLs", render_kw={"rows": 2, "placeholder": "one per line"})
+    apprise = TextAreaField("Apprise URLs", render_kw={"rows": 2, "placeholder": "e.g. tgram://BOT_TOKEN/CHAT_ID"})
+
+    # An error's leading word (node/alerts/watches.py) → the field it is about.
+    ERROR_FIELDS = {"NAME": "name", "email": "emails", "webhook": "webhooks", "apprise": "apprise"}
+
+    def lines(self, field: str) -> list[str]:
+        return _split_lines(self[field].data)
+
+    def show_error(self, error: InputError) -> None:
+        name, _, rest = error.message.partition(": ")
+        field = self.ERROR_FIELDS.get(name, name)
+        if field in self and field != "csrf_token":
+            self[field].errors = [*self[field].errors, rest or error.message]
+        else:
+            self.form_errors.append(error.message)

@@ -25,6 +25,7 @@ from .index import (OBSERVABLE_TYPES, PAGE_SIZE, Filters, count_incidents, descr
                     list_incidents, related_incidents, similar_claims, term_values)
 from .provenance import provenance_of
 from .sharing import feed_in_words, reach_table
+from .watches import FROM_LIST as WATCH_FILTERS
 
 INCIDENT_ID_RE = re.compile(r"^incident--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 FILTER_TERMS = {"platform": "platform", "country": "country", "technique": "technique", "tlp": "tlp",
@@ -78,6 +79,7 @@ def incident_list():
     }
     return render_template("incidents/list.html", rows=page, total=total, capped=capped, older=older,
                            first=first, args=request.args, csv_args=args, options=options, errors=errors,
+                           watch_args={**{k: v for k, v in args.items() if k in WATCH_FILTERS}, "from": "list"},
                            technique_names={t: node.disarm.name(t) for t in options["technique"]})
 
 

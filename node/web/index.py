@@ -7,118 +7,17 @@ which lets filter terms, the FTS index and paging all walk one order.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
-from ..incident_index import OBSERVABLE_TYPES, WITHDRAWN_TERM
+from ..incident_index import OBSERVABLE_TYPES
+from ..incident_query import PAGE_SIZE, TERM_KINDS, Filters, fts_query, from_clause, plan, term_values  # noqa: F401
 from ..platforms import is_platform_domain
 from ..similar_claims import similar
 from ..store import Store
-from ..textkey import is_language_word, query_words
 
-TERM_KINDS = ("platform", "country", "technique", "tlp", "verdict", "node", "language", "public", "state", "opinion")
-PAGE_SIZE = 50
 # An observable in more reports than this (t.me, youtube.com) is too common to relate incidents.
 COMMON_OBSERVABLE = 200
-
-
-@dataclass
-class Filters:
-    text: str = ""
-    terms: dict[str, str] = field(default_factory=dict)  # kind → value, kinds from TERM_KINDS
-    seen_from_us: int | None = None
-    seen_until_us: int | None = None
-    before: int | None = None  # paging cursor: show rows with n below this
-    limit: int = PAGE_SIZE
-
-
-# The columns that hold the text as written; `keys` holds its search keys (node/textkey).
-TYPED_COLUMNS = "{title summary claim threat_actor observables case_id}"
-
-
-def fts_query(text: str) -> str | None:
-    """User words → an FTS5 query: every word must occur, either as typed (as a prefix, so
-    case ids, URLs and hashes match as before) or, for a word of letters, through its search
-    keys: its transliteration key as a prefix, or one of its stems (node/textkey: the word's
-    forms, either script). No FTS syntax passes. NUL separates words too: FTS5 ends a quoted
-    string at it ("unterminated string")."""
-    words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
-    if not words:
-        return None
-    return " AND ".join(_word_query(w) for w in words)
-
-
-def _word_query(word: str) -> str:
-    typed = f"{TYPED_COLUMNS} : {_quoted(word)}*"
-    parts = query_words(word) if is_language_word(word) else []  # миш-миш has two parts
-    if not parts:
-        return f"({typed})"
-    keyed = " AND ".join(
-        "(" + " OR ".join([f"{_quoted(k)}*" for k in part.prefixes] + [_quoted(k) for k in part.stems]) + ")"
-        for part in parts)
-    return f"({typed} OR keys : ({keyed}))"
-
-
-def _quoted(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"'
-
-
-@dataclass
-class _Plan:
-    """How to find the matching rows: a driving table whose key walks the row numbers
-    newest first, and the conditions each candidate must pass."""
-
-    source: str
-    key: str
-    conds: list[str]
-    params: list
-    needs_row: bool  # conditions on web_incidents columns (the date range)
-
-
-def _term_size(store: Store, kind: str, value: str, cap: int = 20_000) -> int:
-    return store.one("SELECT COUNT(*) AS n FROM (SELECT 1 FROM web_incident_terms WHERE kind = ? AND value = ?"
-                     " LIMIT ?)", [kind, value, cap])["n"]
-
-
-def _plan(store: Store, filters: Filters) -> _Plan:
-    # Drive from the FTS index when there is text (FTS5 walks rowids in order), else from
-    # the smallest filter term's slice of the terms index, else from the rows themselves;
-    # every other filter is a point lookup per candidate.
-    terms = [(kind, value) for kind, value in filters.terms.items() if kind in TERM_KINDS and value]
-    match = fts_query(filters.text)
-    conds, params = [], []
-    if match:
-        source, key = "web_incident_fts", "web_incident_fts.rowid"
-        conds.append("web_incident_fts MATCH ?")
-        params.append(match)
-    elif terms:
-        terms.sort(key=lambda term: _term_size(store, *term))
-        kind, value = terms.pop(0)
-        source, key = "web_incident_terms t0", "t0.incident"
-        conds.append("t0.kind = ? AND t0.value = ?")
-        params += [kind, value]
-    else:
-        source, key = "web_incidents i", "i.n"
-    for j, (kind, value) in enumerate(terms, 1):
-        conds.append(f"EXISTS (SELECT 1 FROM web_incident_terms t{j} WHERE t{j}.kind = ? AND t{j}.value = ?"
-                     f" AND t{j}.incident = {key})")
-        params += [kind, value]
-    if "state" not in filters.terms:  # withdrawn incidents only when asked for
-        conds.append(f"NOT EXISTS (SELECT 1 FROM web_incident_terms w WHERE w.kind = ? AND w.value = ?"
-                     f" AND w.incident = {key})")
-        params += list(WITHDRAWN_TERM)
-    for bound, op in ((filters.seen_from_us, ">="), (filters.seen_until_us, "<")):
-        if bound is not None:
-            conds.append(f"i.first_seen_us {op} ?")
-            params.append(bound)
-    needs_row = filters.seen_from_us is not None or filters.seen_until_us is not None
-    return _Plan(source, key, conds, params, needs_row)
-
-
-def _from(plan: _Plan, with_row: bool) -> str:
-    if plan.key == "i.n" or not with_row:
-        return plan.source
-    return f"{plan.source} CROSS JOIN web_incidents i ON i.n = {plan.key}"
 
 
 LIST_COLUMNS = ("i.n, i.incident_id, i.title, i.verdict, i.tlp, i.language, i.first_seen, i.created, i.case_id,"
@@ -127,24 +26,24 @@ LIST_COLUMNS = ("i.n, i.incident_id, i.title, i.verdict, i.tlp, i.language, i.fi
 
 def list_incidents(store: Store, filters: Filters) -> list[dict]:
     """One page, newest first; a row beyond the limit tells the caller there is a next page."""
-    plan = _plan(store, filters)
-    conds, params = list(plan.conds), list(plan.params)
+    plan_ = plan(store, filters)
+    conds, params = list(plan_.conds), list(plan_.params)
     if filters.before is not None:
-        conds.append(f"{plan.key} < ?")
+        conds.append(f"{plan_.key} < ?")
         params.append(filters.before)
     where = " AND ".join(conds) or "1"
     rows = store.query(
-        f"SELECT {LIST_COLUMNS} FROM {_from(plan, True)} LEFT JOIN cards c ON c.identity = i.created_by"
-        f" WHERE {where} ORDER BY {plan.key} DESC LIMIT ?", [*params, filters.limit + 1])
+        f"SELECT {LIST_COLUMNS} FROM {from_clause(plan_, True)} LEFT JOIN cards c ON c.identity = i.created_by"
+        f" WHERE {where} ORDER BY {plan_.key} DESC LIMIT ?", [*params, filters.limit + 1])
     return _with_terms(store, rows)
 
 
 def count_incidents(store: Store, filters: Filters, cap: int = 10_000) -> tuple[int, bool]:
     """How many match, counted up to `cap` so a broad search stays cheap; (count, capped)."""
-    plan = _plan(store, filters)
-    where = " AND ".join(plan.conds) or "1"
-    n = store.one(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {_from(plan, plan.needs_row)} WHERE {where} LIMIT ?)",
-                  [*plan.params, cap + 1])["n"]
+    plan_ = plan(store, filters)
+    where = " AND ".join(plan_.conds) or "1"
+    n = store.one(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {from_clause(plan_, plan_.needs_row)} WHERE {where}"
+                  " LIMIT ?)", [*plan_.params, cap + 1])["n"]
     return min(n, cap), n > cap
 
 
@@ -173,19 +72,6 @@ def indexed_incident(store: Store, incident_id: str) -> dict | None:
 
 def _indexed_rows(store: Store, ns: list[int]) -> dict[int, dict]:
     return {row["n"]: row for row in store.query(f"{_INDEXED} WHERE i.n IN ({', '.join('?' for _ in ns)})", ns)}
-
-
-def term_values(store: Store, kind: str) -> list[str]:
-    """Values a filter can take (distinct values via the terms index: a skip-scan per value)."""
-    values, last = [], ""
-    while len(values) < 500:
-        row = store.one("SELECT value FROM web_incident_terms WHERE kind = ? AND value > ? ORDER BY value LIMIT 1",
-                        [kind, last])
-        if row is None:
-            break
-        values.append(row["value"])
-        last = row["value"]
-    return values
 
 
 @dataclass

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
+from babel.support import Translations
 from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
 from flask import Flask, g, request
 from flask_babel import Babel, format_decimal, format_number, get_locale, get_translations
@@ -252,3 +253,13 @@ def error_text(error) -> str:
     if getattr(error, "template", None) is None:
         return error.message
     return f"{error.field}: {gettext(error.template, **error.params)}"
+
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
+
+
+@lru_cache(maxsize=16)
+def catalogue(locale: str) -> Translations:
+    """A language's compiled catalogue outside a request (the alert worker's e-mails);
+    English, the messages as written, when it is missing."""
+    return Translations.load(str(TRANSLATIONS_DIR), [locale])

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from ..i18n import DEFAULT_LOCALE, LOCALES, catalogue
 from ..policy import alert_may_describe
 from ..store import Store
 from ..timefmt import us_to_taxii
@@ -31,6 +32,7 @@ class Alert:
     created: int
     node: str
     watches_link: str
+    language: str = "en"  # the watch owner's UI language (node/i18n.py), for the e-mail and apprise text
 
     @property
     def described(self) -> bool:
@@ -52,7 +54,12 @@ def load_alert(store: Store, delivery_id: int, node_name: str, base_url: str) ->
         link=f"{base}/incidents/{row['incident_id']}", tlp=row["tlp"], title=row["title"], verdict=row["verdict"],
         source=_node(row["node_name"], row["node_country"]), sighting_id=row["object_id"],
         sighting_by=_sighting_by(store, row["object_id"]), created=row["created"], node=node_name,
-        watches_link=f"{base}/watches")
+        watches_link=f"{base}/watches", language=_language(store, row["user"]))
+
+
+def _language(store: Store, user: str) -> str:
+    row = store.one("SELECT language FROM users WHERE name = ?", [user])
+    return row["language"] if row and row["language"] in LOCALES else DEFAULT_LOCALE
 
 
 def _node(name: str | None, country: str | None) -> str | None:
@@ -67,11 +74,14 @@ def _sighting_by(store: Store, sighting_id: str | None) -> str | None:
     return _node(row["name"], row["country"]) if row else None
 
 
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
+@lru_cache(maxsize=16)
+def _templates(locale: str) -> Environment:
+    """The alert templates in one language (the watch owner's; English by default)."""
     # Plain text: nothing is escaped, and a missing value is an error rather than a blank.
-    return Environment(loader=PackageLoader("node.alerts", "templates"), autoescape=False,
-                       undefined=StrictUndefined, keep_trailing_newline=True)
+    env = Environment(loader=PackageLoader("node.alerts", "templates"), autoescape=False,
+                      undefined=StrictUndefined, keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(catalogue(locale), newstyle=True)
+    return env
 
 
 def _context(alert: Alert) -> dict:
@@ -79,11 +89,11 @@ def _context(alert: Alert) -> dict:
 
 
 def subject(alert: Alert) -> str:
-    return " ".join(_templates().get_template("email_subject.txt").render(_context(alert)).split())
+    return " ".join(_templates(alert.language).get_template("email_subject.txt").render(_context(alert)).split())
 
 
 def body(alert: Alert) -> str:
-    return _templates().get_template("email_body.txt").render(_context(alert))
+    return _templates(alert.language).get_template("email_body.txt").render(_context(alert))
 
 
 def webhook_body(alert: Alert) -> bytes:

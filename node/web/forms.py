@@ -318,17 +318,18 @@ class JoinConfirmForm(FlaskForm):
 
 class WatchForm(FlaskForm):
     """A watch (node/alerts/watches.py): the list's filters, an observable, where alerts go."""
-    name = StringField("Name", render_kw={"placeholder": "e.g. uz-fabricated", "autocomplete": "off"})
-    target_country = StringField("Target country", render_kw={"placeholder": "e.g. UZ", "size": 4})
-    technique = StringField("DISARM technique", render_kw={"placeholder": "e.g. T0023", "list": "watch-techniques"})
-    verdict = SelectField("Verdict", validate_choice=False,
-                          choices=[SelectChoice("", "any")] + [SelectChoice(v, v) for v in VERDICTS])
-    platform = StringField("Platform", render_kw={"placeholder": "e.g. telegram"})
-    text = StringField("Text", render_kw={"placeholder": "words in title, summary, claim, URLs, accounts"})
-    observable = StringField("Account or URL", render_kw={"placeholder": "@channel or https://…"})
-    emails = TextAreaField("E-mail addresses", render_kw={"rows": 2, "placeholder": "one per line"})
-    webhooks = TextAreaField("Webhook URLs", render_kw={"rows": 2, "placeholder": "one per line"})
-    apprise = TextAreaField("Apprise URLs", render_kw={"rows": 2, "placeholder": "e.g. tgram://BOT_TOKEN/CHAT_ID"})
+    name = StringField(_l("Name"), render_kw={"placeholder": _l("e.g. uz-fabricated"), "autocomplete": "off"})
+    target_country = StringField(_l("Target country"), render_kw={"placeholder": _l("e.g. UZ"), "size": 4})
+    technique = StringField(_l("DISARM technique"), render_kw={"placeholder": _l("e.g. T0023"),
+                                                               "list": "watch-techniques"})
+    verdict = SelectField(_l("Verdict"), validate_choice=False,
+                          choices=[SelectChoice("", _l("any"))] + [SelectChoice(v, _l(VERDICT_LABELS[v])) for v in VERDICTS])
+    platform = StringField(_l("Platform"), render_kw={"placeholder": _l("e.g. telegram")})
+    text = StringField(_l("Text"), render_kw={"placeholder": _l("words in title, summary, claim, URLs, accounts")})
+    observable = StringField(_l("Account or URL"), render_kw={"placeholder": "@channel / https://…"})
+    emails = TextAreaField(_l("E-mail addresses"), render_kw={"rows": 2, "placeholder": _l("one per line")})
+    webhooks = TextAreaField(_l("Webhook URLs"), render_kw={"rows": 2, "placeholder": _l("one per line")})
+    apprise = TextAreaField(_l("Apprise URLs"), render_kw={"rows": 2, "placeholder": "tgram://BOT_TOKEN/CHAT_ID"})
 
     # An error's leading word (node/alerts/watches.py) → the field it is about.
     ERROR_FIELDS = {"NAME": "name", "email": "emails", "webhook": "webhooks", "apprise": "apprise"}
@@ -339,6 +340,8 @@ class WatchForm(FlaskForm):
     def show_error(self, error: InputError) -> None:
         name, _, rest = error.message.partition(": ")
         field = self.ERROR_FIELDS.get(name, name)
+        if error.template is not None:
+            rest = gettext(error.template, **error.params)
         if field in self and field != "csrf_token":
             self[field].errors = [*self[field].errors, rest or error.message]
         else:

@@ -15,6 +15,7 @@ from ..alerts.watches import (Actor, add_watch, list_watches, mark_seen, notific
                               shown_target, unseen_count)
 from ..appctx import current_node
 from ..errors import InputError
+from ..i18n import error_text, gettext
 from . import blueprint
 from .forms import PostForm, WatchForm
 
@@ -59,7 +60,7 @@ def watches():
         return _render(form)
     form = WatchForm()
     if not form.validate_on_submit():
-        form.form_errors.append("The form expired; submit it again.")
+        form.form_errors.append(gettext("The form expired; submit it again."))
         return _render(form, status=400)
     node = current_node()
     filters = {field: form[field].data for field in ("target_country", "technique", "verdict", "platform", "text",
@@ -74,7 +75,7 @@ def watches():
     if added.secrets:
         return _render(WatchForm(formdata=None), secrets={shown_target("webhook", u): s
                                                          for u, s in added.secrets.items()})
-    flash(f"Watch {added.watch.name} saved.")
+    flash(gettext("Watch %(name)s saved.", name=added.watch.name))
     return redirect(url_for("web.watches"))
 
 
@@ -84,7 +85,7 @@ def _change(name: str, change, done: str):
     try:
         change(current_node().store, name, _actor())
     except InputError as exc:
-        flash(f"Not changed: {exc.message}")
+        flash(gettext("Not changed: %(reason)s", reason=error_text(exc)))
     else:
         flash(done)
     return redirect(url_for("web.watches"))
@@ -92,17 +93,17 @@ def _change(name: str, change, done: str):
 
 @blueprint.route("/watches/<name>/mute", methods=["POST"])
 def watch_mute(name: str):
-    return _change(name, lambda store, n, actor: set_muted(store, n, True, actor), f"Watch {name} muted.")
+    return _change(name, lambda store, n, actor: set_muted(store, n, True, actor), gettext("Watch %(name)s muted.", name=name))
 
 
 @blueprint.route("/watches/<name>/unmute", methods=["POST"])
 def watch_unmute(name: str):
-    return _change(name, lambda store, n, actor: set_muted(store, n, False, actor), f"Watch {name} unmuted.")
+    return _change(name, lambda store, n, actor: set_muted(store, n, False, actor), gettext("Watch %(name)s unmuted.", name=name))
 
 
 @blueprint.route("/watches/<name>/remove", methods=["POST"])
 def watch_remove(name: str):
-    return _change(name, remove_watch, f"Watch {name} removed.")
+    return _change(name, remove_watch, gettext("Watch %(name)s removed.", name=name))
 
 
 # -- notifications ------------------------------------------------------------------------

@@ -388,7 +388,7 @@ def test_step_10_adds_the_peer_copies_to_a_schema_6_database(tmp_path):
     db = tmp_path / "v6.db"
     assert "peer_copies" not in older_database(db, 6)
     store = Store(db)
-    assert store.query("SELECT version FROM schema_history") == [{"version": 10}]
+    assert store.query("SELECT version FROM schema_history WHERE version = 10") == [{"version": 10}]
     with store.transaction():
         for _ in range(2):
             store.note_peer_copy("uz", "note--5b0c6a4e-2f1d-4c36-9d0e-8f5a1e2b3c4d", "2026-11-01T00:00:00.000Z")

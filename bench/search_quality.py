@@ -12,10 +12,12 @@ the pairs' queries are also timed as the list runs them (one page and the count)
 HTTP requests to /incidents.
 
     .venv/bin/python bench/search_quality.py [--incidents 100000] [--show-failures]
+    .venv/bin/python bench/search_quality.py --reuse DIR   # a copy of bench/ui.py --keep DIR's node
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -121,15 +123,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=0, help="synthetic incidents to hold besides the pairs")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query (with --incidents)")
+    parser.add_argument("--reuse", help="time on a copy of the node bench/ui.py --keep DIR built (skips the fill)")
     parser.add_argument("--show-failures", action="store_true")
     args = parser.parse_args()
     cases = load_cases()
     pairs = sum(len(c["match"]) + len(c["miss"]) for c in cases)
     with tempfile.TemporaryDirectory(prefix="qalqan-bench-search-") as folder:
         home = Path(folder) / "kz"
-        init_home(home, "kz", "KZ", "http://127.0.0.1:8001")
+        if args.reuse:
+            shutil.copytree(Path(args.reuse) / "kz", home)
+        else:
+            init_home(home, "kz", "KZ", "http://127.0.0.1:8001")
         node = Node(home)
-        if args.incidents:
+        if args.incidents and not args.reuse:
             seconds = fill(node, args.incidents)
             print(f"indexed {args.incidents:,} synthetic incidents in {seconds:.1f} s "
                   f"({args.incidents / seconds:,.0f}/s)")
@@ -140,8 +146,11 @@ def main() -> int:
         recall, precision = measure_quality(node, cases, args.show_failures)
         ok = recall >= TARGET and precision >= TARGET
         print(f"\nrecall {recall:.3f}, precision {precision:.3f} (target both ≥ {TARGET}): {'met' if ok else 'NOT met'}")
-        if args.incidents:
-            add_user(node.store, "bench", "analyst", "bench-password")
+        if args.incidents or args.reuse:
+            held = node.store.one("SELECT COUNT(*) AS n FROM web_incidents")["n"]
+            print(f"\n{held:,} incidents in the index")
+            if not args.reuse:
+                add_user(node.store, "bench", "analyst", "bench-password")
             slowest = measure_speed(node, home, cases, args.runs)
             fast = slowest < TARGET_MS
             print(f"slowest median HTTP list search: {slowest:.1f} ms "

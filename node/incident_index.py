@@ -249,20 +249,22 @@ def _observable_text(neighbours: list[dict]) -> str:
 
 def _write_fts(store: Store, n: int, entry: dict, observables: str) -> None:
     store.conn.execute("DELETE FROM web_incident_fts WHERE rowid = ?", [n])
+    texts = {**{field: entry[field] or "" for field in FTS_FIELDS}, "observables": observables}
     store.conn.execute(
         "INSERT INTO web_incident_fts (rowid, title, summary, claim, threat_actor, observables, case_id, keys)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [n, entry["title"] or "", entry["summary"] or "", entry["claim"] or "", entry["threat_actor"] or "",
-         observables, entry["case_id"] or "", incident_keys(entry)])
+        [n, *(texts[column] for column in FTS_COLUMNS), incident_keys(texts)])
 
 
-def incident_keys(entry: dict) -> str:
-    """The search keys of an incident's words (node/textkey: word forms and scripts): of its
-    title, summary, claim and threat actor; observables and case ids are matched as typed."""
-    return search_keys(*(entry[field] or "" for field in KEYED_FIELDS))
+def incident_keys(texts: dict) -> str:
+    """The search keys (node/textkey: word forms and scripts) of an incident's full-text
+    columns, each read on its own (a Russian title, a Kazakh claim)."""
+    return search_keys(*(texts[column] or "" for column in FTS_COLUMNS))
 
 
-KEYED_FIELDS = ("title", "summary", "claim", "threat_actor")
+# The full-text columns, as the FTS5 table names them; all but observables are entry fields.
+FTS_COLUMNS = ("title", "summary", "claim", "threat_actor", "observables", "case_id")
+FTS_FIELDS = tuple(column for column in FTS_COLUMNS if column != "observables")
 
 
 def backfill(store: Store) -> int:

@@ -32,15 +32,16 @@ class Filters:
     observables: tuple[str, ...] = ()
 
 
-# The columns that hold the text as written; `keys` holds its search keys (node/textkey).
+# The columns that hold the text as written; `keys` holds their search keys (node/textkey).
 TYPED_COLUMNS = "{title summary claim threat_actor observables case_id}"
 
 
 def fts_query(text: str) -> str | None:
-    """User words → an FTS5 query: every word must occur, either as typed (as a prefix, so
-    case ids, URLs and hashes match as before) or, for a word of letters, through its search
-    keys: its transliteration key as a prefix, or one of its stems (node/textkey: the word's
-    forms, either script). No FTS syntax passes. NUL separates words too: FTS5 ends a quoted
+    """User words → an FTS5 query: every word must occur. A word of letters matches
+    through the search keys (node/textkey): its transliteration key as a prefix (the word
+    or its beginning, in either script) or one of its stems (another form of it). Any
+    other word (a case id, URL, account, hash, number) and a one-letter word match as
+    typed, as a prefix. No FTS syntax passes. NUL separates words too: FTS5 ends a quoted
     string at it ("unterminated string")."""
     words = [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
     if not words:
@@ -49,14 +50,12 @@ def fts_query(text: str) -> str | None:
 
 
 def _word_query(word: str) -> str:
-    typed = f"{TYPED_COLUMNS} : {_quoted(word)}*"
     parts = query_words(word) if is_language_word(word) else []  # миш-миш has two parts
     if not parts:
-        return f"({typed})"
-    keyed = " AND ".join(
+        return f"({TYPED_COLUMNS} : {_quoted(word)}*)"
+    return "(keys : (" + " AND ".join(
         "(" + " OR ".join([f"{_quoted(k)}*" for k in part.prefixes] + [_quoted(k) for k in part.stems]) + ")"
-        for part in parts)
-    return f"({typed} OR keys : ({keyed}))"
+        for part in parts) + "))"
 
 
 def _quoted(word: str) -> str:

@@ -191,8 +191,8 @@ def _misp_index(db: sqlite_utils.Database) -> None:
                " BEGIN INSERT INTO misp_withdrawals (feed, id) VALUES (NEW.feed, NEW.id); END")
 
 
-# The incident index's full text from step 8 on: a `keys` column with each incident's
-# search keys (node/textkey: word forms and both scripts; incident_index.incident_keys).
+# The incident index's full text from step 8 on: a `keys` column with the search keys of
+# the other columns (node/textkey: word forms and both scripts; incident_index.incident_keys).
 _INCIDENT_FTS_WITH_KEYS = """CREATE VIRTUAL TABLE web_incident_fts USING fts5(
     title, summary, claim, threat_actor, observables, case_id, keys,
     tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
@@ -203,11 +203,11 @@ def _search_keys(db: sqlite_utils.Database) -> None:
     """Search by word forms and scripts: the full-text table gains the `keys` column (an
     FTS5 table takes no new column, so it is made anew) and every incident indexed
     before gets its keys, from the text the old table holds."""
-    from .incident_index import KEYED_FIELDS, incident_keys
+    from .incident_index import FTS_COLUMNS, incident_keys
     db.execute("ALTER TABLE web_incident_fts RENAME TO web_incident_fts_before_keys")
     db.execute(_INCIDENT_FTS_WITH_KEYS)
-    columns = ", ".join((*KEYED_FIELDS, "observables", "case_id"))
-    marks = ", ".join("?" for _ in range(len(KEYED_FIELDS) + 4))
+    columns = ", ".join(FTS_COLUMNS)
+    marks = ", ".join("?" for _ in range(len(FTS_COLUMNS) + 2))
     last = -1
     while True:
         rows = db.execute(f"SELECT rowid, {columns} FROM web_incident_fts_before_keys WHERE rowid > ?"
@@ -215,7 +215,7 @@ def _search_keys(db: sqlite_utils.Database) -> None:
         if not rows:
             break
         db.conn.executemany(f"INSERT INTO web_incident_fts (rowid, {columns}, keys) VALUES ({marks})",
-                            [(*row, incident_keys(dict(zip(KEYED_FIELDS, row[1:])))) for row in rows])
+                            [(*row, incident_keys(dict(zip(FTS_COLUMNS, row[1:])))) for row in rows])
         last = rows[-1][0]
     db.execute("DROP TABLE web_incident_fts_before_keys")
 # Near-duplicate claims (node/similar_claims.py): a MinHash signature per incident row

@@ -130,9 +130,10 @@ def test_a_nul_in_the_search_text_separates_words_instead_of_failing(analyst, th
 
 
 def test_fts_query_quotes_every_word():
+    # a word of letters through its search keys, anything else as typed
     typed = "{title summary claim threat_actor observables case_id}"
-    assert fts_query('border "closes') == (
-        f'({typed} : "border"* OR keys : (("border"*))) AND ({typed} : """closes"* OR keys : (("closes"*)))')
+    assert fts_query('border "closes') == '(keys : (("border"*))) AND (keys : (("closes"*)))'
+    assert fts_query('"t.me/x KZ-1') == f'({typed} : """t.me/x"*) AND ({typed} : "KZ-1"*)'
     assert fts_query("  -- ") is None
 
 

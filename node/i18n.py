@@ -22,7 +22,7 @@ from pathlib import Path
 from babel import Locale
 from babel.support import Translations
 from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
-from flask import Flask, g, request
+from flask import Flask, g, has_app_context, request
 from flask_babel import Babel, format_decimal, format_number, get_locale, get_translations
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
@@ -46,7 +46,10 @@ LANG_PARAM_ENDPOINTS = ("web.login",)
 
 
 def _translations():
-    """The request's catalogue, looked up once per request (Flask-Babel finds it by locale)."""
+    """The request's catalogue, looked up once per request (Flask-Babel finds it by locale);
+    outside an app (a library call from the CLI or a test) the messages as written."""
+    if not has_app_context():
+        return catalogue(DEFAULT_LOCALE)
     try:
         return g.qalqan_translations
     except AttributeError:

@@ -58,7 +58,7 @@ def test_an_analyst_records_a_response_in_a_real_browser(served_node, page):  # 
     expect(page).to_have_url(f"{base}/incidents/{incident}#responses")
     section = page.locator("#responses")
     expect(section).to_contain_text("Debunk published")
-    expect(section).to_contain_text("2026-11-20 14:00 UTC")
+    expect(section).to_contain_text("Nov 20, 2026, 2:00 PM UTC")
     expect(section).to_contain_text("kz (KZ) — this node")
     expect(section).to_contain_text("C00125 Prebunking")
     expect(section.get_by_role("link", name="https://factcheck.example.kz/border")).to_have_count(1)

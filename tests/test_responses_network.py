@@ -66,7 +66,7 @@ def test_a_response_at_uz_to_kzs_incident_reaches_kz_and_shows_on_its_page_and_d
     analyst = logged_in(base)
     page = analyst.get(f"{base}/incidents/{incident}", timeout=10).text
     shown = text_of(page.split('id="responses"', 1)[1].split("</section>", 1)[0])
-    assert ("2026-11-21 08:00 UTC Content removed — uz (UZ) Telegram removed the channel after our report. "
+    assert ("Nov 21, 2026, 8:00 AM UTC Content removed — uz (UZ) Telegram removed the channel after our report. "
             "https://t.me/fakechannel C00133 Deplatform Account*") in shown
 
     dashboard = analyst.get(f"{base}/dashboard", timeout=10).text

@@ -97,6 +97,19 @@ def _url(value: Any, name: str) -> str:
     return value
 
 
+def seen_times(data: dict) -> tuple[str, str | None]:
+    """`first_seen` (required) and `last_seen` (not before it) of a record, as STIX times."""
+    if data.get("first_seen") in (None, ""):
+        raise InputError.about("first_seen", N_("this field is required"))
+    first_seen = parse_record_time(data["first_seen"], "first_seen")
+    last_seen = None
+    if data.get("last_seen") not in (None, ""):
+        last_seen = parse_record_time(data["last_seen"], "last_seen")
+        if last_seen < first_seen:
+            raise InputError.about("last_seen", N_("earlier than first_seen"))
+    return first_seen, last_seen
+
+
 def valid_accounts(data: dict) -> list[dict]:
     accounts = []
     for a in _list(data, "accounts"):
@@ -125,14 +138,7 @@ def validate(data: Any, disarm: Disarm, default_tlp: str, feed_names: set[str] |
         raise InputError.about("language", N_("this field is required"))
     if not isinstance(language, str) or not LANG_RE.match(language):
         raise InputError.about("language", N_("%(value)r is not an ISO 639-1 code such as kk, uz or ru"), value=language)
-    if data.get("first_seen") in (None, ""):
-        raise InputError.about("first_seen", N_("this field is required"))
-    first_seen = parse_record_time(data["first_seen"], "first_seen")
-    last_seen = None
-    if data.get("last_seen") not in (None, ""):
-        last_seen = parse_record_time(data["last_seen"], "last_seen")
-        if last_seen < first_seen:
-            raise InputError.about("last_seen", N_("earlier than first_seen"))
+    first_seen, last_seen = seen_times(data)
     verdict = data.get("verdict")
     if verdict is False:  # YAML reads an unquoted `false` as a boolean
         verdict = "false"

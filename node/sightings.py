@@ -12,11 +12,10 @@ import stix2
 
 from .countries import is_country, location_properties
 from .errors import N_, InputError
-from .incident import COUNTRY_RE, PLATFORM_RE, _list, _plain, _text, _unique, _url, node_object, stix_now, \
-    valid_accounts
+from .incident import COUNTRY_RE, PLATFORM_RE, _list, _plain, _text, _unique, _url, node_object, \
+    seen_times, stix_now, valid_accounts
 from .platforms import account_type
 from .reactions import Subject, feeds_for, subject_of
-from .timefmt import parse_record_time
 
 if TYPE_CHECKING:
     from .home import IncidentResult, Node
@@ -45,14 +44,7 @@ def validate(data: Any, default_country: str) -> SightingRecord:
     for key in data:
         if key not in FIELDS:
             raise InputError(f"{key}: unknown field (known: {', '.join(FIELDS)})")
-    if data.get("first_seen") in (None, ""):
-        raise InputError.about("first_seen", N_("this field is required"))
-    first_seen = parse_record_time(data["first_seen"], "first_seen")
-    last_seen = None
-    if data.get("last_seen") not in (None, ""):
-        last_seen = parse_record_time(data["last_seen"], "last_seen")
-        if last_seen < first_seen:
-            raise InputError.about("last_seen", N_("earlier than first_seen"))
+    first_seen, last_seen = seen_times(data)
     count = data.get("count", 1)
     if count in (None, ""):
         count = 1

@@ -1,26 +1,20 @@
 """Correcting and withdrawing an own incident from the UI (node/corrections.py does it)."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
 from ..appctx import current_node
 from ..corrections import Held, held_incident, lowers_tlp, record_of
 from ..errors import InputError, QalqanError
+from ..i18n import gettext
 from . import blueprint
-from ..i18n import error_text, gettext
 from .forms import CorrectionForm, WithdrawForm, show_error
-from .incidents import INCIDENT_ID_RE
+from .incidents import held_or_back
 from .sharing import feed_in_words, reach_table
 
 
 def _own(incident_id: str) -> Held:
-    if not INCIDENT_ID_RE.match(incident_id):
-        abort(404)
-    try:
-        return held_incident(current_node(), incident_id)
-    except InputError as exc:
-        flash(error_text(exc))
-        abort(redirect(url_for("web.incident_show", incident_id=incident_id)))
+    return held_or_back(held_incident, incident_id)
 
 
 @blueprint.route("/incidents/<incident_id>/edit", methods=["GET", "POST"])

@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from ..appctx import current_node
 from ..errors import InputError, QalqanError
-from ..i18n import gettext
+from ..i18n import error_text, gettext
 from ..incident import VERDICTS
 from ..policy import TLP_ORDER
 from ..incident_history import history
@@ -127,6 +127,18 @@ def incident_new():
 
 
 # -- one incident -------------------------------------------------------------------------
+
+def held_or_back(lookup, incident_id: str):
+    """`lookup(node, incident_id)` (a library call that names what is wrong), or back to
+    the incident's page with its error."""
+    if not INCIDENT_ID_RE.match(incident_id):
+        abort(404)
+    try:
+        return lookup(current_node(), incident_id)
+    except InputError as exc:
+        flash(error_text(exc))
+        abort(redirect(url_for("web.incident_show", incident_id=incident_id)))
+
 
 def _stored(incident_id: str) -> dict:
     if not INCIDENT_ID_RE.match(incident_id):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 
 from ..appctx import current_node
 from ..errors import InputError
 from ..reaction_index import opinions_of, sightings_of
 from ..reactions import subject_of
-from . import blueprint
 from ..i18n import error_text, gettext
+from . import blueprint
 from .forms import OpinionForm, SightingForm
-from .incidents import INCIDENT_ID_RE
+from .incidents import held_or_back
 
 
 @dataclass
@@ -53,13 +53,7 @@ def reactions_context(incident_id: str, own: bool) -> dict:
 
 
 def _subject_or_back(incident_id: str):
-    if not INCIDENT_ID_RE.match(incident_id):
-        abort(404)
-    try:
-        return subject_of(current_node(), incident_id)
-    except InputError as exc:
-        flash(error_text(exc))
-        abort(redirect(url_for("web.incident_show", incident_id=incident_id)))
+    return held_or_back(subject_of, incident_id)
 
 
 @blueprint.route("/incidents/<incident_id>/sightings/new", methods=["GET", "POST"])

@@ -372,3 +372,23 @@ def test_step_12_adds_the_watch_tables_to_an_older_database(tmp_path):
     tables = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"watches", "notifications", "alert_deliveries"} <= tables
     store.close()
+
+
+def test_the_email_is_written_in_the_ui_language_of_the_watchs_account(kz):
+    from node.i18n import catalogue
+    ru = catalogue("ru")
+    assert ru.gettext("New incident") != "New incident", "the Russian catalogue is compiled (scripts/setup.sh)"
+    kz.store.conn.execute("UPDATE users SET language = 'ru' WHERE name = 'ana'")
+    with SmtpSink() as smtp:
+        for key, value in fast_alerts(smtp.port).items():
+            edit_config(kz.home, f"alerts.{key}", value)
+        kz = Node(kz.home)
+        watch(kz, "uz-fab", target_country="UZ", emails=["ana@example.org"])
+        kz.add_incident(incident_record(title="Граница закрывается"))
+        with delivering(kz):
+            wait_for(lambda: len(smtp.messages), what="the e-mail")
+    mail = smtp.messages[0]
+    assert mail["Subject"] == f"{ru.gettext('New incident')}: Граница закрывается [{ru.gettext('watch %(name)s') % {'name': 'uz-fab'}}]"
+    text = mail.get_content()
+    assert ru.gettext("A new incident matches your watch “%(watch)s”.") % {"watch": "uz-fab"} in text
+    assert "Граница закрывается" in text  # the incident's own words, untranslated

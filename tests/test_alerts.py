@@ -146,6 +146,18 @@ def test_notifications_count_as_unseen_until_marked_and_go_with_their_watch(kz):
     assert list_watches(kz.store) == []
 
 
+def test_a_failure_of_the_alerts_costs_the_node_neither_the_incident_nor_its_index(kz, monkeypatch, caplog):
+    watch(kz, "any", verdict="fabricated")
+
+    def broken(*args):
+        raise RuntimeError("a bug in matching")
+    monkeypatch.setattr("node.alerts.events.matching_rows", broken)
+    incident = kz.add_incident(incident_record()).incident_id
+    assert kz.store.object_json(incident) is not None
+    assert kz.store.one("SELECT COUNT(*) AS n FROM web_incidents WHERE incident_id = ?", [incident])["n"] == 1
+    assert notified(kz) == [] and "alerts: the notifications of a batch could not be written" in caplog.text
+
+
 # -- who may set what; bad input -----------------------------------------------------------
 
 def test_an_analyst_keeps_own_watches_with_email_and_only_an_admin_sets_webhooks_or_apprise(kz):

@@ -75,6 +75,14 @@ def test_a_partners_incident_notifies_each_matching_watch_once_however_its_objec
                                     ("by-url-and-words", "new", incident)]
 
 
+def test_an_account_watch_finds_the_login_on_a_platform_no_incident_lists(kz):
+    watch(kz, "vk-account", observable="vk_only")  # as typed without the @
+    incident = kz.add_incident(incident_record(platforms=["youtube"],
+                                               accounts=[{"platform": "vk", "login": "@vk_only"}])).incident_id
+    kz.add_incident(incident_record(accounts=[{"platform": "vk", "login": "@vk_only_not"}]))
+    assert notified(kz) == [("vk-account", "new", incident)]
+
+
 def test_a_correction_notifies_the_watches_the_incident_matched_before_or_after_it_and_a_withdrawal_once(kz):
     watch(kz, "fabricated", verdict="fabricated")
     watch(kz, "satire", verdict="satire")

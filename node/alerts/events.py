@@ -85,7 +85,7 @@ class AlertHook:
 
     def _remember_before(self, stored) -> None:
         # The batch's transaction holds the writer: the watches cannot change until after_index.
-        watches = [(watch, role, watch.query(self.store)) for watch, role in active_watches(self.store)]
+        watches = [(watch, role, watch.query()) for watch, role in active_watches(self.store)]
         self._local.watches = watches
         self._local.before = self._matches_before(stored, watches)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .incident_index import WITHDRAWN_TERM
-from .platforms import ACCOUNT_TYPE_OV, account_type
 from .sco import deterministic_id
 from .store import Store
 from .textkey import is_language_word, query_words
@@ -28,8 +27,9 @@ class Filters:
     seen_until_us: int | None = None
     before: int | None = None  # paging cursor: show rows with n below this
     limit: int = PAGE_SIZE
-    # Observables the incident's report must name (any of them): SCO ids, see observable_ids.
-    observables: tuple[str, ...] = ()
+    # An observable the incident's report must name: a URL as recorded, or an account login
+    # on any platform (with or without @).
+    observable: str = ""
 
 
 # The columns that hold the text as written; `keys` holds their search keys (node/textkey).
@@ -97,11 +97,10 @@ def _conditions(filters: Filters, key: str, terms: list[tuple[str, str]], text: 
         conds.append(f"EXISTS (SELECT 1 FROM web_incident_terms t{j} WHERE t{j}.kind = ? AND t{j}.value = ?"
                      f" AND t{j}.incident = {key})")
         params += [kind, value]
-    if filters.observables:
-        marks = ", ".join("?" for _ in filters.observables)
-        conds.append(f"EXISTS (SELECT 1 FROM web_incidents io JOIN report_refs ro ON ro.report = io.report_id"
-                     f" WHERE io.n = {key} AND ro.ref IN ({marks}))")
-        params += list(filters.observables)
+    if filters.observable.strip():
+        cond, more = _observable_condition(filters.observable.strip(), key)
+        conds.append(cond)
+        params += more
     if "state" not in filters.terms:  # withdrawn incidents only when asked for
         conds.append(f"NOT EXISTS (SELECT 1 FROM web_incident_terms w WHERE w.kind = ? AND w.value = ?"
                      f" AND w.incident = {key})")
@@ -157,17 +156,17 @@ def matching_rows(store: Store, filters: Filters, rows: list[int]) -> set[int]:
     return found
 
 
-def observable_ids(store: Store, value: str) -> tuple[str, ...]:
-    """The ids an observable written as an analyst knows it may have: a URL (as recorded),
-    or an account login on any platform the index knows (as typed, with or without @).
-    Observable ids derive from their values (node/sco.py), so this is exact, not a search."""
-    value = value.strip()
+def _observable_condition(value: str, key: str) -> tuple[str, list]:
+    """The report of the row numbered `key` names this URL (its id derives from the value,
+    node/sco.py) or an account with this login, whatever its platform."""
+    refs = f"FROM web_incidents io JOIN report_refs ro ON ro.report = io.report_id WHERE io.n = {key}"
     if value.lower().startswith(("http://", "https://")):
-        return (deterministic_id({"type": "url", "value": value}),)
-    logins = {value, value.lstrip("@"), "@" + value.lstrip("@")}
-    kinds = {account_type(p) for p in term_values(store, "platform")} | set(ACCOUNT_TYPE_OV.values())
-    return tuple(sorted(deterministic_id({"type": "user-account", "account_type": kind, "account_login": login})
-                        for kind in kinds for login in logins if login and login != "@"))
+        return f"EXISTS (SELECT 1 {refs} AND ro.ref = ?)", [deterministic_id({"type": "url", "value": value})]
+    logins = sorted({value, value.lstrip("@"), "@" + value.lstrip("@")} - {"", "@"})
+    return (f"EXISTS (SELECT 1 FROM web_incidents io JOIN report_refs ro ON ro.report = io.report_id"
+            f" JOIN objects oo ON oo.id = ro.ref AND oo.latest = 1 WHERE io.n = {key}"
+            f" AND ro.ref LIKE 'user-account--%' AND json_extract(oo.json, '$.account_login')"
+            f" IN ({', '.join('?' for _ in logins)}))", logins)
 
 
 def term_values(store: Store, kind: str) -> list[str]:

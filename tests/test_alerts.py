@@ -75,6 +75,14 @@ def test_a_partners_incident_notifies_each_matching_watch_once_however_its_objec
                                     ("by-url-and-words", "new", incident)]
 
 
+def test_an_account_watch_finds_the_login_on_a_platform_no_incident_lists(kz):
+    watch(kz, "vk-account", observable="vk_only")  # as typed without the @
+    incident = kz.add_incident(incident_record(platforms=["youtube"],
+                                               accounts=[{"platform": "vk", "login": "@vk_only"}])).incident_id
+    kz.add_incident(incident_record(accounts=[{"platform": "vk", "login": "@vk_only_not"}]))
+    assert notified(kz) == [("vk-account", "new", incident)]
+
+
 def test_a_correction_notifies_the_watches_the_incident_matched_before_or_after_it_and_a_withdrawal_once(kz):
     watch(kz, "fabricated", verdict="fabricated")
     watch(kz, "satire", verdict="satire")
@@ -144,6 +152,18 @@ def test_notifications_count_as_unseen_until_marked_and_go_with_their_watch(kz):
     from node.users import remove_user
     remove_user(kz.store, "ana")
     assert list_watches(kz.store) == []
+
+
+def test_a_failure_of_the_alerts_costs_the_node_neither_the_incident_nor_its_index(kz, monkeypatch, caplog):
+    watch(kz, "any", verdict="fabricated")
+
+    def broken(*args):
+        raise RuntimeError("a bug in matching")
+    monkeypatch.setattr("node.alerts.events.matching_rows", broken)
+    incident = kz.add_incident(incident_record()).incident_id
+    assert kz.store.object_json(incident) is not None
+    assert kz.store.one("SELECT COUNT(*) AS n FROM web_incidents WHERE incident_id = ?", [incident])["n"] == 1
+    assert notified(kz) == [] and "alerts: the notifications of a batch could not be written" in caplog.text
 
 
 # -- who may set what; bad input -----------------------------------------------------------

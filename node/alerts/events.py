@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass
 
 from ..incident_index import INDEXED_NEIGHBOURS, affected_incidents, is_correction
-from ..incident_query import matching_rows
+from ..incident_query import Filters, matching_rows
 from ..logs import get_logger
 from ..policy import account_sees_incident
 from ..store import Store
@@ -59,15 +59,16 @@ class AlertHook:
         self._local = threading.local()
 
     def before_index(self, stored: list[tuple[dict, dict]]) -> None:
-        self._local.before = {}
+        self._local.before, self._local.watches = {}, None
         if not _concerns_alerts(stored):
             return
-        self._local.before = self._guarded(self._matches_before, stored) or {}
+        self._guarded(self._remember_before, stored)
 
     def after_index(self, stored: list[tuple[dict, dict]]) -> None:
-        before, self._local.before = getattr(self._local, "before", {}), {}
-        if _concerns_alerts(stored):
-            self._guarded(self._notify, stored, before)
+        before, watches = getattr(self._local, "before", {}), getattr(self._local, "watches", None)
+        self._local.before, self._local.watches = {}, None
+        if watches and _concerns_alerts(stored):
+            self._guarded(self._notify, stored, before, watches)
 
     def _guarded(self, action, *args):
         """A failure here must not cost the node the objects: undo the alert rows only."""
@@ -82,8 +83,13 @@ class AlertHook:
         finally:
             conn.execute("RELEASE alerts")
 
-    def _matches_before(self, stored) -> dict[str, set[int]]:
-        watches = active_watches(self.store)
+    def _remember_before(self, stored) -> None:
+        # The batch's transaction holds the writer: the watches cannot change until after_index.
+        watches = [(watch, role, watch.query()) for watch, role in active_watches(self.store)]
+        self._local.watches = watches
+        self._local.before = self._matches_before(stored, watches)
+
+    def _matches_before(self, stored, watches: list[tuple[Watch, str, Filters]]) -> dict[str, set[int]]:
         if not watches:
             return {}
         new, touched = affected_incidents(self.store, stored)
@@ -92,15 +98,12 @@ class AlertHook:
             return {}
         by_n = {row["n"]: incident_id for incident_id, row in rows.items()}
         before: dict[str, set[int]] = {}
-        for watch, _role in watches:
-            for n in matching_rows(self.store, watch.query(self.store), list(by_n)):
+        for watch, _role, filters in watches:
+            for n in matching_rows(self.store, filters, list(by_n)):
                 before.setdefault(by_n[n], set()).add(watch.id)
         return before
 
-    def _notify(self, stored, before: dict[str, set[int]]) -> None:
-        watches = active_watches(self.store)
-        if not watches:
-            return
+    def _notify(self, stored, before: dict[str, set[int]], watches: list[tuple[Watch, str, Filters]]) -> None:
         events = incident_events(self.store, stored) + sighting_events(self.store, stored)
         rows = _index_rows(self.store, {e.incident_id for e in events})
         events = [e for e in events if e.incident_id in rows]
@@ -108,8 +111,7 @@ class AlertHook:
             return
         ns = sorted({rows[e.incident_id]["n"] for e in events})
         withdrawn = sorted({rows[e.incident_id]["n"] for e in events if e.kind == WITHDRAWN})
-        for watch, role in watches:
-            filters = watch.query(self.store)
+        for watch, role, filters in watches:
             now = matching_rows(self.store, filters, ns)
             if withdrawn:
                 now |= matching_rows(self.store, dataclasses.replace(

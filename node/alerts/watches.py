@@ -23,7 +23,7 @@ from ..config import COUNTRY_RE, NAME_RE
 from ..disarm import Disarm
 from ..errors import InputError
 from ..incident import VERDICTS
-from ..incident_query import Filters, fts_query, observable_ids
+from ..incident_query import Filters, fts_query
 from ..object_ids import create_secret, secret_path
 from ..store import Store
 from ..timefmt import now_us
@@ -70,12 +70,10 @@ class Watch:
     created: int = 0
     created_by: str = CLI
 
-    def query(self, store: Store) -> Filters:
+    def query(self) -> Filters:
         """The watch as the filters of the incident list."""
-        observable = self.filters.get("observable")
-        return Filters(text=self.filters.get("text", ""),
-                       terms={kind: self.filters[f] for f, kind in TERM_OF.items() if self.filters.get(f)},
-                       observables=observable_ids(store, observable) if observable else ())
+        return Filters(text=self.filters.get("text", ""), observable=self.filters.get("observable", ""),
+                       terms={kind: self.filters[f] for f, kind in TERM_OF.items() if self.filters.get(f)})
 
     @property
     def channels(self) -> list[tuple[str, str]]:

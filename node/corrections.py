@@ -116,12 +116,10 @@ def shared_with(node: "Node", held: Held) -> list[str] | None:
     """The feeds the incident was shared in, when the record named them (`share`); None
     when it went to every feed its TLP allows (what `share` left out means)."""
     from .policy import feeds_for_own
-    in_feeds = {r["feed"] for r in node.store.query(
-        "SELECT DISTINCT feed FROM feed_entries WHERE id = ? AND deleted = 0", [held.incident["id"]])}
-    names = {feed.id: name for name, feed in node.config.feeds.items()}
+    from .reactions import feed_names_holding
+    held_names = feed_names_holding(node, held.incident["id"])
     everywhere = set(feeds_for_own(held.tlp, node.ingest.feed_rules()))
-    held_names = {names[f] for f in in_feeds if f in names}
-    return None if held_names >= everywhere else sorted(held_names)
+    return None if set(held_names) >= everywhere else held_names
 
 
 def lowers_tlp(held: Held, new_tlp: str) -> bool:

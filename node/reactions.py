@@ -49,9 +49,13 @@ def subject_of(node: "Node", incident_id) -> Subject:
     return Subject(incident, row["tlp"], creator == node.config.identity, peers)
 
 
+def feed_names_holding(node: "Node", object_id: str) -> list[str]:
+    """The names of this node's feeds that carry `object_id` now."""
+    names = {feed.id: name for name, feed in node.config.feeds.items()}
+    return sorted(names[f] for f in node.store.feeds_of(object_id) if f in names)
+
+
 def feeds_for(node: "Node", subject: Subject) -> list[str]:
     """The feed names a reaction to `subject` goes to (policy.feeds_for_reaction)."""
-    names = {feed.id: name for name, feed in node.config.feeds.items()}
-    here = [names[r["feed"]] for r in node.store.query(
-        "SELECT DISTINCT feed FROM feed_entries WHERE id = ? AND deleted = 0", [subject.id]) if r["feed"] in names]
+    here = feed_names_holding(node, subject.id)
     return policy.feeds_for_reaction(subject.tlp, here, subject.creator_peers, node.config.feed_rules(), subject.own)
